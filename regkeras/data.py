@@ -1,0 +1,786 @@
+"""The text pipeline: vocabularies, contiguous splits, `tf.data` pipelines of next-token windows.
+
+A language model reads token ids and predicts the next id at every position. This module
+turns text into ids (`Vocabulary`, `build_vocabulary`), cuts the ids into contiguous
+train/validation/test parts (`split_text`), and serves them to Keras as `(inputs, targets)`
+batches in which the targets are the inputs shifted one step (`window_dataset` for shuffled
+windows, `bptt_dataset` for the contiguous streams a stateful model reads). `load_corpus` does
+all of it in one call, and `save_language_model` / `load_language_model` keep a model and its
+vocabulary together.
+
+Word level follows Zaremba et al. (2014): text is split on whitespace and every line end
+becomes an ``"<eos>"`` token, so PTB's one-sentence-per-line files give sentence boundaries.
+"""
+
+import collections
+import dataclasses
+import json
+import math
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from regkeras import datasets as _datasets
+
+__all__ = [
+    "UNK",
+    "EOS",
+    "tokenize",
+    "Vocabulary",
+    "build_vocabulary",
+    "split_text",
+    "window_dataset",
+    "bptt_dataset",
+    "Corpus",
+    "corpus_from_text",
+    "load_corpus",
+    "vocabulary_path",
+    "save_language_model",
+    "load_language_model",
+]
+
+UNK = "<unk>"
+"""The token that stands for anything not in the vocabulary."""
+EOS = "<eos>"
+"""The word-level token that marks a line end."""
+
+_LEVELS = ("char", "word")
+
+
+def _check_level(level):
+    if level not in _LEVELS:
+        raise ValueError(f"`level` must be 'char' or 'word', got {level!r}.")
+
+
+def _check_positive_int(value, name):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"`{name}` must be a positive int, got {value!r}.")
+    if value < 1:
+        raise ValueError(f"`{name}` must be a positive int, got {value}.")
+    return int(value)
+
+
+def tokenize(text, level="char", *, eos_token=EOS):
+    """Split text into tokens: characters, or whitespace-separated words with line-end markers.
+
+    Args:
+        text: a `str`.
+        level: ``"char"`` (every character, newlines included, is a token) or ``"word"``
+            (whitespace-separated words; each ``"\\n"`` becomes `eos_token`).
+        eos_token: the word-level line-end token, or `None` to drop line ends.
+
+    Returns:
+        A `str` (char level: a string is already a sequence of characters) or a list of words.
+
+    Example:
+
+    >>> tokenize("boil water\\nadd pasta\\n", level="word")
+    ['boil', 'water', '<eos>', 'add', 'pasta', '<eos>']
+    """
+    _check_level(level)
+    if not isinstance(text, str):
+        raise TypeError(f"`text` must be a str, got {type(text).__name__}.")
+    if level == "char":
+        return text
+    if eos_token is None:
+        return text.split()
+    return text.replace("\n", f" {eos_token} ").split()
+
+
+class Vocabulary:
+    """A fixed mapping between tokens and integer ids, with ``<unk>`` for anything unseen.
+
+    Ids run from 0 to `size - 1` in the order of `tokens`; the unknown token is always id 0.
+    Encoding is vectorised with NumPy at character level (a megabyte of text takes
+    milliseconds) and a dictionary look-up per word at word level.
+
+    Args:
+        tokens: the tokens in id order. `unk_token` is put first if it is missing. At character
+            level every other token must be a single character.
+        level: ``"char"`` or ``"word"``.
+        unk_token: the unknown token.
+        eos_token: the word-level line-end token (see `tokenize`), or `None`.
+
+    Example:
+
+    >>> vocab = Vocabulary(["<unk>", "a", "b"], level="char")
+    >>> vocab.encode("abc").tolist()
+    [1, 2, 0]
+    >>> vocab.decode([1, 2])
+    'ab'
+    """
+
+    def __init__(self, tokens, level="char", *, unk_token=UNK, eos_token=EOS):
+        _check_level(level)
+        if not isinstance(unk_token, str) or not unk_token:
+            raise ValueError(f"`unk_token` must be a non-empty str, got {unk_token!r}.")
+        if eos_token is not None and (not isinstance(eos_token, str) or not eos_token):
+            raise ValueError(f"`eos_token` must be a non-empty str or None, got {eos_token!r}.")
+        if isinstance(tokens, str) or not isinstance(tokens, collections.abc.Iterable):
+            raise TypeError(f"`tokens` must be a list of str, got {type(tokens).__name__}.")
+        tokens = list(tokens)
+        for token in tokens:
+            if not isinstance(token, str) or not token:
+                raise TypeError(f"`tokens` must hold non-empty str, got {token!r}.")
+        if len(set(tokens)) != len(tokens):
+            dupes = sorted(t for t, c in collections.Counter(tokens).items() if c > 1)
+            raise ValueError(f"`tokens` must be unique; repeated: {dupes[:10]}.")
+        if unk_token in tokens:
+            tokens.remove(unk_token)
+        tokens.insert(0, unk_token)
+        for token in tokens[1:]:
+            if level == "char" and len(token) != 1:
+                raise ValueError(f"Char-level `tokens` must be single characters, got {token!r}.")
+            if level == "word" and any(c.isspace() for c in token):
+                raise ValueError(f"Word-level `tokens` must not contain whitespace: {token!r}.")
+        self.level = level
+        self.unk_token = unk_token
+        self.eos_token = eos_token
+        self.tokens = tokens
+        self._ids = {t: i for i, t in enumerate(tokens)}
+        if level == "char":
+            chars = [(ord(t), i) for i, t in enumerate(tokens) if i > 0]
+            chars.sort()
+            self._codepoints = np.array([c for c, _ in chars], dtype=np.int64)
+            self._codepoint_ids = np.array([i for _, i in chars], dtype=np.int32)
+        self._token_array = np.array(tokens, dtype=object)
+
+    # ---- basic facts
+    @property
+    def size(self):
+        """Number of tokens, `<unk>` included: the model's output width."""
+        return len(self.tokens)
+
+    def __len__(self):
+        return len(self.tokens)
+
+    def __contains__(self, token):
+        return token in self._ids
+
+    def __eq__(self, other):
+        return isinstance(other, Vocabulary) and self.get_config() == other.get_config()
+
+    def __hash__(self):
+        return hash((self.level, tuple(self.tokens)))
+
+    def __repr__(self):
+        preview = ", ".join(repr(t) for t in self.tokens[:8])
+        more = ", ..." if self.size > 8 else ""
+        return f"Vocabulary(level={self.level!r}, size={self.size}, tokens=[{preview}{more}])"
+
+    @property
+    def unk_id(self):
+        """Id of the unknown token (always 0)."""
+        return 0
+
+    def token_to_id(self, token):
+        """Id of one token (`unk_id` for an unknown one)."""
+        return self._ids.get(token, 0)
+
+    def id_to_token(self, token_id):
+        """Token of one id."""
+        return self.tokens[self._check_ids(np.asarray(token_id)).item()]
+
+    # ---- encode / decode
+    def tokenize(self, text):
+        """Split text into tokens at this vocabulary's level (see `regkeras.data.tokenize`)."""
+        return tokenize(text, self.level, eos_token=self.eos_token)
+
+    def encode(self, text):
+        """Token ids of a text (or of an already tokenised list of str).
+
+        Args:
+            text: a `str`, or a sequence of tokens.
+
+        Returns:
+            A 1-D `np.int32` array; unknown tokens become `unk_id`.
+        """
+        if isinstance(text, str) and self.level == "char":
+            codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype="<u4")
+            codes = codes.astype(np.int64)
+            if self._codepoints.size == 0:
+                return np.zeros(codes.shape, dtype=np.int32)
+            pos = np.searchsorted(self._codepoints, codes)
+            pos = np.minimum(pos, self._codepoints.size - 1)
+            found = self._codepoints[pos] == codes
+            return np.where(found, self._codepoint_ids[pos], 0).astype(np.int32)
+        if isinstance(text, str):
+            tokens = self.tokenize(text)
+        elif isinstance(text, (list, tuple, np.ndarray)):
+            tokens = text
+        else:
+            raise TypeError(f"`text` must be a str or a list of tokens, got {type(text).__name__}.")
+        get = self._ids.get
+        return np.fromiter((get(t, 0) for t in tokens), dtype=np.int32, count=len(tokens))
+
+    def _check_ids(self, ids):
+        if ids.dtype == bool or not np.issubdtype(ids.dtype, np.integer):
+            raise TypeError(f"Token ids must be integers, got dtype {ids.dtype}.")
+        if ids.size and (ids.min() < 0 or ids.max() >= self.size):
+            raise ValueError(
+                f"Token ids must lie in [0, {self.size}); got values in "
+                f"[{ids.min()}, {ids.max()}]."
+            )
+        return ids
+
+    def decode(self, ids):
+        """Text of a sequence of ids (a batch of sequences gives a list of texts).
+
+        Characters are concatenated; words are joined by spaces, with `eos_token` rendered as
+        a line break. The unknown id is rendered as `unk_token`.
+
+        Args:
+            ids: integer array-like (list, NumPy array, tensor) of rank 0, 1 or 2.
+
+        Returns:
+            A `str`, or a list of `str` for rank-2 input.
+        """
+        ids = self._check_ids(np.asarray(ids))
+        if ids.ndim == 2:
+            return [self.decode(row) for row in ids]
+        if ids.ndim > 2:
+            raise ValueError(f"`ids` must have rank 0, 1 or 2, got shape {ids.shape}.")
+        tokens = self._token_array[ids.reshape(-1)]
+        if self.level == "char":
+            return "".join(tokens)
+        pieces = []
+        for token in tokens:
+            if token == self.eos_token:
+                pieces.append("\n")
+                continue
+            if pieces and pieces[-1] != "\n":
+                pieces.append(" ")
+            pieces.append(token)
+        return "".join(pieces)
+
+    # ---- serialization
+    def get_config(self):
+        """A JSON-friendly dict that `from_config` turns back into an equal vocabulary."""
+        return {
+            "level": self.level,
+            "tokens": list(self.tokens),
+            "unk_token": self.unk_token,
+            "eos_token": self.eos_token,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        """The vocabulary described by `get_config()`."""
+        config = dict(config)
+        config.pop("format", None)
+        config.pop("version", None)
+        return cls(**config)
+
+    def to_json(self, path=None):
+        """The vocabulary as a JSON string; written to `path` too when given."""
+        text = json.dumps({"format": "regkeras.Vocabulary", "version": 1, **self.get_config()},
+                          ensure_ascii=False, indent=1)
+        if path is not None:
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(text)
+        return text
+
+    @classmethod
+    def from_json(cls, source):
+        """A vocabulary from a JSON string (as `to_json` writes) or from a path to such a file."""
+        if isinstance(source, os.PathLike) or (
+            isinstance(source, str) and not source.lstrip().startswith("{")
+        ):
+            with open(source, encoding="utf-8") as f:
+                source = f.read()
+        if not isinstance(source, str):
+            raise TypeError(f"`source` must be a JSON str or a path, got {type(source).__name__}.")
+        config = json.loads(source)
+        if config.get("format", "regkeras.Vocabulary") != "regkeras.Vocabulary":
+            raise ValueError(f"Not a regkeras vocabulary: format={config.get('format')!r}.")
+        return cls.from_config(config)
+
+
+def build_vocabulary(text, level="char", *, max_size=None, min_count=1, unk_token=UNK,
+                     eos_token=EOS):
+    """Build a `Vocabulary` from a training text.
+
+    Order is deterministic: ``<unk>`` is id 0; characters follow in code-point order (as in
+    char-rnn and nanoGPT); words follow by decreasing count, ties alphabetically (as in
+    Zaremba's PTB reader), so truncating with `max_size` keeps the most frequent words.
+
+    Args:
+        text: a `str`, or an already tokenised list of str.
+        level: ``"char"`` or ``"word"``.
+        max_size: the largest vocabulary size, `<unk>` included; `None` for no limit.
+        min_count: tokens seen fewer times become `<unk>`.
+        unk_token: the unknown token.
+        eos_token: the word-level line-end token, or `None` (see `tokenize`).
+
+    Returns:
+        A `Vocabulary`.
+
+    Example:
+
+    >>> build_vocabulary("the cat the mat", level="word").tokens
+    ['<unk>', 'the', 'cat', 'mat']
+    """
+    _check_level(level)
+    if max_size is not None and _check_positive_int(max_size, "max_size") < 2:
+        raise ValueError(f"`max_size` must be at least 2 (<unk> and one token), got {max_size}.")
+    _check_positive_int(min_count, "min_count")
+    if isinstance(text, str):
+        if not text:
+            raise ValueError("`text` is empty: nothing to build a vocabulary from.")
+        tokens = tokenize(text, level, eos_token=eos_token)
+    elif isinstance(text, (list, tuple)):
+        tokens = text
+    else:
+        raise TypeError(f"`text` must be a str or a list of tokens, got {type(text).__name__}.")
+    if len(tokens) == 0:
+        raise ValueError("`text` holds no tokens: nothing to build a vocabulary from.")
+
+    if level == "char" and isinstance(tokens, str):
+        codes = np.frombuffer(tokens.encode("utf-32-le", "surrogatepass"), dtype="<u4")
+        values, counts = np.unique(codes, return_counts=True)
+        counted = [(chr(int(v)), int(c)) for v, c in zip(values, counts)]
+    else:
+        counted = list(collections.Counter(tokens).items())
+    counted = [(t, c) for t, c in counted if c >= min_count and t != unk_token]
+    if level == "char":
+        counted.sort(key=lambda tc: tc[0])
+        if max_size is not None and len(counted) > max_size - 1:
+            kept = sorted(counted, key=lambda tc: (-tc[1], tc[0]))[: max_size - 1]
+            counted = sorted(kept, key=lambda tc: tc[0])
+    else:
+        counted.sort(key=lambda tc: (-tc[1], tc[0]))
+        if max_size is not None:
+            counted = counted[: max_size - 1]
+    return Vocabulary([unk_token] + [t for t, _ in counted], level=level,
+                      unk_token=unk_token, eos_token=eos_token)
+
+
+def _check_fractions(fractions):
+    if isinstance(fractions, (str, bytes)) or not isinstance(fractions, collections.abc.Sequence):
+        raise TypeError(f"`fractions` must be a sequence of 3 numbers, got {fractions!r}.")
+    if len(fractions) != 3:
+        raise ValueError(f"`fractions` must have 3 entries (train, val, test), got {fractions!r}.")
+    values = []
+    for f in fractions:
+        if isinstance(f, bool) or not isinstance(f, (int, float, np.integer, np.floating)):
+            raise TypeError(f"`fractions` must hold numbers, got {f!r}.")
+        if not math.isfinite(f) or f < 0:
+            raise ValueError(f"`fractions` must be finite and non-negative, got {fractions!r}.")
+        values.append(float(f))
+    if abs(math.fsum(values) - 1.0) > 1e-6:
+        raise ValueError(f"`fractions` must sum to 1, got {fractions!r} "
+                         f"(sum {math.fsum(values):.6g}).")
+    if values[0] == 0:
+        raise ValueError(f"The train fraction must be positive, got {fractions!r}.")
+    return values
+
+
+def split_text(seq, fractions=(0.8, 0.1, 0.1)):
+    """Cut a sequence into contiguous train, validation and test parts, in that order.
+
+    Boundaries are ``floor(n * 0.8)`` and ``floor(n * 0.9)`` for the default fractions, so the
+    test part is exactly the last 10% that nanoGPT holds out of Tiny Shakespeare (111,540
+    characters). Contiguous parts keep neighbouring text out of the held-out sets; a random
+    split of overlapping windows would leak it.
+
+    Args:
+        seq: a `str`, list, tuple or 1-D array (text, tokens or ids).
+        fractions: three non-negative numbers summing to 1: train, validation, test.
+
+    Returns:
+        A tuple `(train, val, test)` of slices of `seq`.
+
+    Example:
+
+    >>> split_text("abcdefghij")
+    ('abcdefgh', 'i', 'j')
+    """
+    if not hasattr(seq, "__len__") or not hasattr(seq, "__getitem__"):
+        raise TypeError(f"`seq` must be a str, list or array, got {type(seq).__name__}.")
+    if isinstance(seq, np.ndarray) and seq.ndim != 1:
+        raise ValueError(f"`seq` must be 1-D, got shape {seq.shape}.")
+    values = _check_fractions(fractions)
+    n = len(seq)
+    if n == 0:
+        raise ValueError("`seq` is empty: nothing to split.")
+    b1 = min(n, int(math.floor(n * values[0] + 1e-6)))
+    b2 = min(n, int(math.floor(n * math.fsum(values[:2]) + 1e-6)))
+    if values[2] == 0:
+        b2 = n
+    parts = (seq[:b1], seq[b1:b2], seq[b2:])
+    for part, f, label in zip(parts, values, ("train", "val", "test")):
+        if f > 0 and len(part) == 0:
+            raise ValueError(
+                f"A sequence of length {n} is too short for fractions {tuple(fractions)}: the "
+                f"{label} part would be empty."
+            )
+    return parts
+
+
+def _as_ids(ids):
+    if isinstance(ids, (str, bytes)):
+        raise TypeError("`ids` must be integer token ids, got text; encode it with a Vocabulary.")
+    array = np.asarray(ids)
+    if array.dtype == bool or not np.issubdtype(array.dtype, np.integer):
+        raise TypeError(f"`ids` must be integer token ids, got dtype {array.dtype}.")
+    if array.ndim != 1:
+        raise ValueError(f"`ids` must be 1-D, got shape {array.shape}.")
+    if array.size and array.min() < 0:
+        raise ValueError("`ids` must be non-negative.")
+    if array.size and array.max() > np.iinfo(np.int32).max:
+        raise ValueError("`ids` must fit in int32.")
+    return array.astype(np.int32, copy=False)
+
+
+def window_dataset(ids, seq_len, batch_size, *, shuffle=True, seed=None, stride=None,
+                   drop_remainder=True):
+    """A `tf.data.Dataset` of `(inputs, targets)` windows, the targets shifted by one token.
+
+    Window `k` covers ids ``[k * stride, k * stride + seq_len]``; its inputs are the first
+    `seq_len` ids and its targets the last `seq_len`. Windows are drawn in a fresh shuffled
+    order every epoch (`tf.data` shuffle: the same `seed` under the same global seed, which
+    `keras.utils.set_random_seed` sets, repeats the order).
+
+    Args:
+        ids: 1-D integer token ids.
+        seq_len: tokens per input window.
+        batch_size: windows per batch.
+        shuffle: whether to shuffle the windows.
+        seed: the shuffle seed, or `None`.
+        stride: tokens between window starts; default `seq_len` (windows do not overlap,
+            each id is a target once per epoch).
+        drop_remainder: drop the last short batch (keeps batch shapes static).
+
+    Returns:
+        A `tf.data.Dataset` of `(x, y)`, both `int32` of shape `(batch_size, seq_len)`.
+
+    Example:
+
+    >>> ds = window_dataset(np.arange(100), seq_len=8, batch_size=4, seed=0)
+    >>> x, y = next(iter(ds))
+    >>> bool((x[:, 1:] == y[:, :-1]).numpy().all())
+    True
+    """
+    ids = _as_ids(ids)
+    seq_len = _check_positive_int(seq_len, "seq_len")
+    batch_size = _check_positive_int(batch_size, "batch_size")
+    stride = seq_len if stride is None else _check_positive_int(stride, "stride")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
+        raise TypeError(f"`seed` must be an int or None, got {seed!r}.")
+    if seq_len + 1 > ids.size:
+        raise ValueError(
+            f"`seq_len` + 1 = {seq_len + 1} is longer than the data ({ids.size} ids): "
+            "a window needs seq_len inputs plus one target beyond them."
+        )
+    num_windows = (ids.size - seq_len - 1) // stride + 1
+    if drop_remainder and num_windows < batch_size:
+        raise ValueError(
+            f"`batch_size` {batch_size} is larger than the {num_windows} windows available "
+            f"({ids.size} ids, seq_len {seq_len}, stride {stride}); lower it or pass "
+            "drop_remainder=False."
+        )
+    data = tf.constant(ids)
+    starts = tf.data.Dataset.from_tensor_slices(
+        np.arange(num_windows, dtype=np.int32) * np.int32(stride)
+    )
+    if shuffle:
+        starts = starts.shuffle(num_windows, seed=seed, reshuffle_each_iteration=True)
+    starts = starts.batch(batch_size, drop_remainder=drop_remainder)
+    offsets = tf.range(seq_len + 1, dtype=tf.int32)
+
+    def gather(batch_starts):
+        windows = tf.gather(data, batch_starts[:, None] + offsets[None, :])
+        return windows[:, :-1], windows[:, 1:]
+
+    return starts.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).prefetch(
+        tf.data.AUTOTUNE
+    )
+
+
+def bptt_dataset(ids, seq_len, batch_size):
+    """Contiguous batches for a stateful model: truncated backpropagation through time.
+
+    As in Zaremba et al. (2014), the ids are cut into `batch_size` equal contiguous streams
+    (the leftover tail is dropped) and read `seq_len` tokens at a time, so row `i` of batch
+    `k + 1` continues row `i` of batch `k`. A stateful LSTM carries its state from one batch to
+    the next and so sees context far beyond `seq_len`; reset the states at each epoch start.
+    The batches are never shuffled.
+
+    Args:
+        ids: 1-D integer token ids.
+        seq_len: tokens per step of truncated backpropagation.
+        batch_size: number of parallel streams (the model's fixed batch size).
+
+    Returns:
+        A `tf.data.Dataset` of `(x, y)`, both `int32` of shape `(batch_size, seq_len)`,
+        with `(len(ids) // batch_size - 1) // seq_len` batches.
+
+    Example:
+
+    >>> ds = bptt_dataset(np.arange(20), seq_len=3, batch_size=2)
+    >>> [x.numpy()[0].tolist() for x, _ in ds]
+    [[0, 1, 2], [3, 4, 5], [6, 7, 8]]
+    """
+    ids = _as_ids(ids)
+    seq_len = _check_positive_int(seq_len, "seq_len")
+    batch_size = _check_positive_int(batch_size, "batch_size")
+    per_stream = ids.size // batch_size
+    num_batches = (per_stream - 1) // seq_len if per_stream > 0 else 0
+    if num_batches < 1:
+        raise ValueError(
+            f"{ids.size} ids are too few for batch_size {batch_size} and seq_len {seq_len}: "
+            f"each of the {batch_size} streams needs at least seq_len + 1 = {seq_len + 1} ids."
+        )
+    streams = ids[: batch_size * per_stream].reshape(batch_size, per_stream)
+    used = num_batches * seq_len
+    x = streams[:, :used].reshape(batch_size, num_batches, seq_len).transpose(1, 0, 2)
+    y = streams[:, 1 : used + 1].reshape(batch_size, num_batches, seq_len).transpose(1, 0, 2)
+    return tf.data.Dataset.from_tensor_slices((np.ascontiguousarray(x), np.ascontiguousarray(y)))
+
+
+# --------------------------------------------------------------------------------------------
+# Corpora
+
+
+@dataclasses.dataclass(repr=False, eq=False)
+class Corpus:
+    """A corpus ready for training: its vocabulary and the ids of its three contiguous splits.
+
+    Attributes:
+        vocab: the `Vocabulary` (built from the training split).
+        train_ids, val_ids, test_ids: 1-D `np.int32` arrays.
+        name: where it came from.
+        level: ``"char"`` or ``"word"``.
+        entropy_rate: for the embedded recipe corpus, the exact entropy rate of its source in
+            nats per token (per character at char level, per word at word level): the lowest
+            held-out loss any model can reach. `None` for real text, whose floor is unknown.
+    """
+
+    vocab: Vocabulary
+    train_ids: np.ndarray
+    val_ids: np.ndarray
+    test_ids: np.ndarray
+    name: str = "text"
+    level: str = "char"
+    entropy_rate: float | None = None
+
+    @property
+    def vocab_size(self):
+        """`vocab.size`: the model's output width."""
+        return self.vocab.size
+
+    def ids(self, split):
+        """The ids of ``"train"``, ``"val"`` (or ``"valid"``) or ``"test"``."""
+        key = {"train": "train_ids", "val": "val_ids", "valid": "val_ids",
+               "validation": "val_ids", "test": "test_ids"}.get(split)
+        if key is None:
+            raise ValueError(f"`split` must be 'train', 'val' or 'test', got {split!r}.")
+        return getattr(self, key)
+
+    def window_dataset(self, split, seq_len, batch_size, **kwargs):
+        """`window_dataset` over one split; held-out splits default to ``shuffle=False``."""
+        if split != "train":
+            kwargs.setdefault("shuffle", False)
+        return window_dataset(self.ids(split), seq_len, batch_size, **kwargs)
+
+    def bptt_dataset(self, split, seq_len, batch_size):
+        """`bptt_dataset` over one split."""
+        return bptt_dataset(self.ids(split), seq_len, batch_size)
+
+    def __repr__(self):
+        floor = "" if self.entropy_rate is None else f", entropy_rate={self.entropy_rate:.4f}"
+        return (f"Corpus(name={self.name!r}, level={self.level!r}, vocab_size={self.vocab_size}, "
+                f"train={self.train_ids.size}, val={self.val_ids.size}, "
+                f"test={self.test_ids.size}{floor})")
+
+
+def corpus_from_text(text, *, name="text", level="char", fractions=None, max_vocab=None,
+                     min_count=1, entropy_rate=None):
+    """A `Corpus` from one text: tokenise, split contiguously, build the vocabulary on train.
+
+    Args:
+        text: a non-empty `str`.
+        name: a label for the corpus.
+        level: ``"char"`` or ``"word"``.
+        fractions: `(train, val, test)`; `None` means `(0.8, 0.1, 0.1)`.
+        max_vocab: the largest vocabulary size (see `build_vocabulary`).
+        min_count: rarer training tokens become `<unk>`.
+        entropy_rate: the source's known entropy rate, if any, in nats per token.
+
+    Returns:
+        A `Corpus`.
+
+    Example:
+
+    >>> corpus = corpus_from_text("to be or not to be " * 20)
+    >>> corpus.train_ids.size, corpus.test_ids.size
+    (304, 38)
+    """
+    _check_level(level)
+    if not isinstance(text, str):
+        raise TypeError(f"`text` must be a str, got {type(text).__name__}.")
+    if not text.strip():
+        raise ValueError("`text` is empty.")
+    fractions = (0.8, 0.1, 0.1) if fractions is None else fractions
+    tokens = tokenize(text, level)
+    train, val, test = split_text(tokens, fractions)
+    vocab = build_vocabulary(train, level, max_size=max_vocab, min_count=min_count)
+    return Corpus(vocab, vocab.encode(train), vocab.encode(val), vocab.encode(test),
+                  name=name, level=level, entropy_rate=entropy_rate)
+
+
+def load_corpus(name, *, level=None, data_dir=None, fractions=None, max_vocab=None,
+                min_count=1, num_words=None, seed=None, **load_kwargs):
+    """Load a corpus by name, ready to train on: the one-call entry of the course.
+
+    ``"ptb"`` uses the official Penn Treebank train/valid/test files (vocabulary from train,
+    10,000 words with ``<eos>``, as in Zaremba et al.). Every other source is one text cut
+    contiguously by `fractions` (default 80/10/10), with the vocabulary built on the training
+    part. ``"recipes"`` also carries its exact entropy rate (`Corpus.entropy_rate`).
+
+    Args:
+        name: a name `regkeras.datasets.load_text` accepts (``"tiny_shakespeare"``,
+            ``"ptb"``, ``"ptb.valid"``, ``"ptb.test"``, ``"recipes"``) or a text file path.
+        level: ``"char"``, ``"word"``, or `None`: word for PTB names, char otherwise.
+        data_dir: a folder to look in first for corpus files.
+        fractions: `(train, val, test)` for single-text corpora; must be `None` for
+            ``"ptb"``, which has official splits.
+        max_vocab: the largest vocabulary size.
+        min_count: rarer training tokens become ``<unk>``.
+        num_words: recipes only: corpus size in words (default 30,000).
+        seed: recipes only: the chain and sample seed (default 0).
+        **load_kwargs: `download`, `verify`, `cache_dir` for `load_text`.
+
+    Returns:
+        A `Corpus`.
+
+    Example:
+
+    >>> corpus = load_corpus("recipes", num_words=2000)
+    >>> corpus.level, round(corpus.entropy_rate, 1)
+    ('char', 0.5)
+    """
+    if isinstance(name, os.PathLike):
+        name = os.fspath(name)
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"`name` must be a dataset name or a file path, got {name!r}.")
+    key = name.strip().lower().replace("-", "_")
+    is_recipes = key == "recipes"
+    if not is_recipes and (num_words is not None or seed is not None):
+        raise ValueError("`num_words` and `seed` apply only to the 'recipes' corpus.")
+    if level is None:
+        level = "word" if key.startswith("ptb") else "char"
+    _check_level(level)
+
+    if key == "ptb":
+        if fractions is not None:
+            raise ValueError("'ptb' has official train/valid/test splits, so `fractions` must "
+                             "be None; load 'ptb.train' to split the training file yourself.")
+        texts = [_datasets.ptb(split, data_dir=data_dir, **load_kwargs)
+                 for split in ("train", "valid", "test")]
+        token_lists = [tokenize(t, level) for t in texts]
+        vocab = build_vocabulary(token_lists[0], level, max_size=max_vocab, min_count=min_count)
+        ids = [vocab.encode(t) for t in token_lists]
+        return Corpus(vocab, *ids, name="ptb", level=level)
+
+    entropy_rate = None
+    if is_recipes:
+        seed = 0 if seed is None else seed
+        kwargs = {} if num_words is None else {"num_words": num_words}
+        text = _datasets.recipes(seed=seed, **kwargs)
+        chain = _datasets.RecipeChain(seed)
+        entropy_rate = chain.entropy_rate if level == "char" else chain.word_entropy_rate
+    else:
+        text = _datasets.load_text(name, data_dir=data_dir, **load_kwargs)
+    return corpus_from_text(text, name=name, level=level, fractions=fractions,
+                            max_vocab=max_vocab, min_count=min_count, entropy_rate=entropy_rate)
+
+
+# --------------------------------------------------------------------------------------------
+# A model and its vocabulary, saved side by side
+
+
+def vocabulary_path(model_path):
+    """Where `save_language_model` puts the vocabulary: ``model.keras`` -> ``model.vocab.json``."""
+    model_path = os.fspath(model_path)
+    if not model_path.endswith(".keras"):
+        raise ValueError(f"The model path must end in '.keras', got {model_path!r}.")
+    return model_path[: -len(".keras")] + ".vocab.json"
+
+
+def _output_width(model):
+    try:
+        outputs = model.outputs
+    except (AttributeError, ValueError):
+        return None
+    if not outputs or len(outputs) != 1:
+        return None
+    return outputs[0].shape[-1]
+
+
+def save_language_model(model, vocab, path):
+    """Save a language model (``.keras``) and its vocabulary beside it (``.vocab.json``).
+
+    Args:
+        model: a `keras.Model` whose output width is `vocab.size`.
+        vocab: the `Vocabulary` the model was trained with.
+        path: the model file, ending in ``.keras``.
+
+    Returns:
+        `(model_path, vocab_path)`.
+
+    Example:
+
+    >>> save_language_model(model, corpus.vocab, "runs/lm.keras")  # doctest: +SKIP
+    ('runs/lm.keras', 'runs/lm.vocab.json')
+    """
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"`model` must be a keras.Model, got {type(model).__name__}.")
+    if not isinstance(vocab, Vocabulary):
+        raise TypeError(f"`vocab` must be a regkeras Vocabulary, got {type(vocab).__name__}.")
+    path = os.fspath(path)
+    vocab_file = vocabulary_path(path)
+    width = _output_width(model)
+    if width is not None and width != vocab.size:
+        raise ValueError(f"The model predicts {width} classes but the vocabulary has "
+                         f"{vocab.size} tokens.")
+    folder = os.path.dirname(path)
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+    model.save(path)
+    vocab.to_json(vocab_file)
+    return path, vocab_file
+
+
+def load_language_model(path, *, compile=True, safe_mode=True):
+    """Load what `save_language_model` saved: `(model, vocab)`.
+
+    Only ``import regkeras`` is needed: every regkeras layer and metric is registered for
+    Keras serialization, so the default ``safe_mode=True`` works.
+
+    Args:
+        path: the ``.keras`` file.
+        compile: whether to restore the optimizer, loss and metrics too.
+        safe_mode: passed to `keras.saving.load_model`.
+
+    Returns:
+        `(model, vocab)`.
+
+    Example:
+
+    >>> model, vocab = load_language_model("runs/lm.keras")  # doctest: +SKIP
+    """
+    path = os.fspath(path)
+    vocab_file = vocabulary_path(path)
+    missing = [p for p in (path, vocab_file) if not os.path.isfile(p)]
+    if missing:
+        raise FileNotFoundError(f"Missing file(s) of the saved language model: {missing}.")
+    model = keras.saving.load_model(path, compile=compile, safe_mode=safe_mode)
+    vocab = Vocabulary.from_json(vocab_file)
+    width = _output_width(model)
+    if width is not None and width != vocab.size:
+        raise ValueError(f"The model at {path} predicts {width} classes but its vocabulary has "
+                         f"{vocab.size} tokens.")
+    return model, vocab

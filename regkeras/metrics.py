@@ -1,0 +1,221 @@
+"""Language-model metrics: perplexity and bits per character, as functions and Keras metrics.
+
+A language model's loss is the mean cross-entropy of the true next token, in nats. Two
+friendlier scales are used in the literature:
+
+* perplexity, ``exp(loss)``: the number of equally likely choices the model is as uncertain as
+  (word-level work, e.g. PTB, reports it);
+* bits per character, ``loss / ln 2``: the code length per character (character-level work).
+
+Both are functions of the *mean* loss over all tokens, so the Keras metrics here accumulate the
+total cross-entropy and the token count across batches and transform only at the end; averaging
+per-batch perplexities would overstate it (Jensen's inequality).
+"""
+
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+__all__ = ["perplexity", "bits_per_char", "Perplexity", "BitsPerCharacter"]
+
+_LN2 = math.log(2.0)
+
+try:  # where Keras keeps a tensor's mask, on every backend
+    from keras.src.backend import get_keras_mask as _get_keras_mask
+except ImportError:  # pragma: no cover - older or newer Keras layouts
+
+    def _get_keras_mask(x):
+        return getattr(x, "_keras_mask", None)
+
+
+def _as_loss(loss_nats):
+    if isinstance(loss_nats, (str, bytes)) or isinstance(loss_nats, bool):
+        raise TypeError(f"`loss_nats` must be a number or an array of numbers, got {loss_nats!r}.")
+    array = np.asarray(loss_nats)
+    if array.dtype == bool or not (np.issubdtype(array.dtype, np.floating)
+                                   or np.issubdtype(array.dtype, np.integer)):
+        raise TypeError(f"`loss_nats` must be numeric, got dtype {array.dtype}.")
+    array = array.astype(np.float64)
+    if np.any(array < 0):
+        raise ValueError(
+            f"`loss_nats` is a cross-entropy and cannot be negative, got {loss_nats!r}."
+        )
+    return array
+
+
+def _scalar_or_array(array):
+    return float(array) if array.ndim == 0 else array
+
+
+def perplexity(loss_nats):
+    """Perplexity of a mean cross-entropy loss in nats: ``exp(loss_nats)``.
+
+    Args:
+        loss_nats: a mean cross-entropy (nats per token), a number or an array of them
+            (e.g. a Keras history's ``"val_loss"`` list). NaN passes through.
+
+    Returns:
+        A `float` for a scalar, else a NumPy array.
+
+    Example:
+
+    >>> round(perplexity(math.log(100.0)), 6)
+    100.0
+    """
+    array = _as_loss(loss_nats)
+    with np.errstate(over="ignore"):
+        return _scalar_or_array(np.exp(array))
+
+
+def bits_per_char(loss_nats):
+    """Bits per character of a character-level loss in nats: ``loss_nats / ln 2``.
+
+    Args:
+        loss_nats: a mean cross-entropy (nats per character), a number or an array of them.
+
+    Returns:
+        A `float` for a scalar, else a NumPy array.
+
+    Example:
+
+    >>> bits_per_char(math.log(2.0))
+    1.0
+    """
+    array = _as_loss(loss_nats)
+    return _scalar_or_array(array / _LN2)
+
+
+class _TokenCrossEntropy(keras.metrics.Metric):
+    """Accumulates the weighted sum of per-token cross-entropy (nats) and the weight total."""
+
+    def __init__(self, from_logits=True, ignore_class=None, name=None, dtype=None):
+        super().__init__(name=name, dtype=dtype or "float32")
+        if not isinstance(from_logits, bool):
+            raise TypeError(f"`from_logits` must be True or False, got {from_logits!r}.")
+        if ignore_class is not None and (
+            isinstance(ignore_class, bool) or not isinstance(ignore_class, (int, np.integer))
+        ):
+            raise TypeError(f"`ignore_class` must be an int or None, got {ignore_class!r}.")
+        self.from_logits = from_logits
+        self.ignore_class = None if ignore_class is None else int(ignore_class)
+        self.total = self.add_variable(shape=(), initializer="zeros", dtype=self.dtype,
+                                       name="total")
+        self.count = self.add_variable(shape=(), initializer="zeros", dtype=self.dtype,
+                                       name="count")
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        """Add a batch: `y_true` ids `(..., T)`, `y_pred` logits or probabilities `(..., T, V)`.
+
+        `sample_weight` (any shape that broadcasts from the left, e.g. `(batch,)` or
+        `(batch, T)`) and a Keras mask on `y_pred` weight the tokens.
+        """
+        mask = _get_keras_mask(y_pred)
+        y_pred = ops.cast(y_pred, "float32")
+        y_true = ops.convert_to_tensor(y_true)
+        if len(y_true.shape) == len(y_pred.shape) and y_true.shape[-1] == 1:
+            y_true = ops.squeeze(y_true, axis=-1)
+        y_true = ops.cast(y_true, "int32")
+        weights = ops.ones(ops.shape(y_true), dtype="float32")
+        if self.ignore_class is not None:
+            keep = ops.not_equal(y_true, self.ignore_class)
+            weights = weights * ops.cast(keep, "float32")
+            y_true = ops.where(keep, y_true, ops.zeros_like(y_true))
+        if mask is not None:
+            weights = weights * ops.cast(mask, "float32")
+        if sample_weight is not None:
+            sample_weight = ops.cast(ops.convert_to_tensor(sample_weight), "float32")
+            while len(sample_weight.shape) < len(weights.shape):
+                sample_weight = ops.expand_dims(sample_weight, -1)
+            weights = weights * ops.broadcast_to(sample_weight, ops.shape(weights))
+        nats = ops.sparse_categorical_crossentropy(y_true, y_pred, from_logits=self.from_logits)
+        self.total.assign_add(ops.cast(ops.sum(nats * weights), self.dtype))
+        self.count.assign_add(ops.cast(ops.sum(weights), self.dtype))
+
+    def mean_nats(self):
+        """Mean cross-entropy so far, nats per token (0 before any update)."""
+        return ops.divide_no_nan(self.total, self.count)
+
+    def get_config(self):
+        return {**super().get_config(), "from_logits": self.from_logits,
+                "ignore_class": self.ignore_class}
+
+
+@keras.saving.register_keras_serializable(package="regkeras")
+class Perplexity(_TokenCrossEntropy):
+    """Perplexity of next-token predictions: exp of the mean cross-entropy (Jelinek et al., 1977).
+
+    Accumulates the cross-entropy (nats) of every target token and the number of tokens over
+    all batches, and reports ``exp(total / count)``: the perplexity of the whole evaluation set,
+    which equals ``exp(loss)`` for an unregularized sparse cross-entropy loss. Per-token
+    weights come from `sample_weight`, a Keras mask, and `ignore_class`.
+
+    Args:
+        from_logits: whether `y_pred` holds logits (the regkeras convention) rather than
+            probabilities.
+        ignore_class: a token id whose targets are not counted (e.g. padding), or `None`.
+        name: the metric's name.
+        dtype: the dtype of the accumulators and result.
+
+    Call arguments:
+        y_true: integer token ids, shape `(batch, T)`.
+        y_pred: logits or probabilities, shape `(batch, T, vocab_size)`.
+        sample_weight: optional weights broadcastable to `(batch, T)` from the left.
+
+    Returns:
+        `result()`: a scalar tensor, the perplexity so far (1.0 before any update).
+
+    Example:
+
+    >>> m = Perplexity()
+    >>> m.update_state([[0, 1]], [[[0.0, 0.0], [0.0, 0.0]]])
+    >>> round(float(m.result()), 4)
+    2.0
+    """
+
+    def __init__(self, from_logits=True, ignore_class=None, name="perplexity", dtype=None):
+        super().__init__(from_logits=from_logits, ignore_class=ignore_class, name=name,
+                         dtype=dtype)
+
+    def result(self):
+        return ops.exp(self.mean_nats())
+
+
+@keras.saving.register_keras_serializable(package="regkeras")
+class BitsPerCharacter(_TokenCrossEntropy):
+    """Bits per character: mean cross-entropy in bits (Graves, 2013, "Generating Sequences").
+
+    Accumulates the cross-entropy (nats) of every target token and the token count over all
+    batches and reports ``total / count / ln 2``, the average code length per character a
+    character-level model achieves. Used on word-level outputs it gives bits per word.
+
+    Args:
+        from_logits: whether `y_pred` holds logits (the regkeras convention) rather than
+            probabilities.
+        ignore_class: a token id whose targets are not counted (e.g. padding), or `None`.
+        name: the metric's name.
+        dtype: the dtype of the accumulators and result.
+
+    Call arguments:
+        y_true: integer token ids, shape `(batch, T)`.
+        y_pred: logits or probabilities, shape `(batch, T, vocab_size)`.
+        sample_weight: optional weights broadcastable to `(batch, T)` from the left.
+
+    Returns:
+        `result()`: a scalar tensor, bits per token so far (0.0 before any update).
+
+    Example:
+
+    >>> m = BitsPerCharacter()
+    >>> m.update_state([[0, 1]], [[[0.0, 0.0], [0.0, 0.0]]])
+    >>> round(float(m.result()), 4)
+    1.0
+    """
+
+    def __init__(self, from_logits=True, ignore_class=None, name="bits_per_char", dtype=None):
+        super().__init__(from_logits=from_logits, ignore_class=ignore_class, name=name,
+                         dtype=dtype)
+
+    def result(self):
+        return self.mean_nats() / _LN2

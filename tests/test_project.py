@@ -1,0 +1,72 @@
+"""Project-level checks: packaging, no tf.keras, README and CI agree, chapter pairs in sync."""
+
+import pathlib
+import re
+import subprocess
+import sys
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+CHAPTERS = sorted((ROOT / "chapters").glob("[0-9][0-9]_*.py"))
+
+
+def test_package_imports_with_keras3_tensorflow_backend():
+    code = "import regkeras, keras; print(keras.__version__, keras.backend.backend())"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    version, backend = out.stdout.split()
+    assert int(version.split(".")[0]) == 3
+    assert backend == "tensorflow"
+
+
+def test_nothing_imports_tf_keras():
+    offenders = []
+    pattern = re.compile(r"\btf\.keras\b|\btf_keras\b|from tensorflow import keras|tensorflow\.keras")
+    for path in [*ROOT.glob("regkeras/**/*.py"), *ROOT.glob("chapters/*.py"),
+                 *ROOT.glob("benchmarks/*.py")]:
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if pattern.search(line) and not line.lstrip().startswith("#"):
+                offenders.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
+    assert not offenders, "\n".join(offenders)
+
+
+def test_code_never_names_the_shared_folder():
+    for path in [*ROOT.glob("regkeras/**/*.py"), *ROOT.glob("chapters/*.py")]:
+        assert "../shared" not in path.read_text(), path
+
+
+def test_ci_runs_the_readme_test_command():
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"<!-- test-command -->\s*```bash\n(.+?)\n```", readme, re.S)
+    assert block, "README.md must hold the test command between test-command markers"
+    assert "pytest" in block.group(1) and "--nbval" in block.group(1)
+    assert "test-command" in (ROOT / ".ci" / "run").read_text()
+
+
+@pytest.mark.parametrize("py_path", CHAPTERS, ids=lambda p: p.name)
+def test_chapter_pair_in_sync(py_path):
+    jupytext = pytest.importorskip("jupytext")
+    nbformat = pytest.importorskip("nbformat")
+    nb_path = py_path.with_suffix(".ipynb")
+    assert nb_path.exists(), f"{py_path.name} has no paired .ipynb"
+    notebook = nbformat.read(nb_path, as_version=4)
+    script = jupytext.read(py_path)
+    pairs = [(c.cell_type, c.source.strip()) for c in notebook.cells]
+    assert pairs == [(c.cell_type, c.source.strip()) for c in script.cells], (
+        f"{nb_path.name} and {py_path.name} differ: run `jupytext --sync` and re-execute"
+    )
+    code_cells = [c for c in notebook.cells if c.cell_type == "code"]
+    assert code_cells and all(c.get("execution_count") for c in code_cells), (
+        f"{nb_path.name} must be committed executed (every code cell has an execution count)"
+    )
+
+
+@pytest.mark.parametrize("py_path", CHAPTERS, ids=lambda p: p.name)
+def test_chapter_has_the_course_shape(py_path):
+    text = py_path.read_text()
+    assert re.search(r"^# # ", text, re.M), "an H1 title"
+    assert "colab.research.google.com" in text, "an Open in Colab badge"
+    assert '"google.colab" in sys.modules' in text, "a Setup that installs only in Colab"
+    assert "set_random_seed" in text, "seeds set"
+    assert re.search(r"^# ## Summary", text, re.M) and re.search(r"^# ## Exercises", text, re.M)
+    assert re.search(r"^assert ", text, re.M), "claims checked by assertions on computed numbers"
