@@ -1,0 +1,162 @@
+"""Activation regularization (AR) and temporal activation regularization (TAR).
+
+Merity, Keskar & Socher (2017), "Regularizing and Optimizing LSTM Language Models", add two
+penalties on the hidden states of the last LSTM layer to the training loss:
+
+* AR  = alpha * mean(h_t ** 2): keeps activations small. Applied to the *dropped* outputs.
+* TAR = beta * mean((h_t - h_{t-1}) ** 2): keeps the hidden state from jumping between steps.
+  Applied to the *undropped* outputs (the difference of two dropped states is mostly noise).
+
+`ActivationRegularization` is an identity layer that adds the penalty with `add_loss` during
+training; place one after the dropout for AR and one before it for TAR, as
+`regkeras.build_language_model` does. The plain functions compute the unscaled means.
+"""
+
+import numbers
+
+import keras
+from keras import ops
+
+__all__ = ["ActivationRegularization", "ar_penalty", "tar_penalty"]
+
+
+def _check_sequence(outputs, name="outputs"):
+    if len(outputs.shape) != 3:
+        raise ValueError(
+            f"`{name}` must have rank 3 [batch, time, features]. "
+            f"Received shape: {tuple(outputs.shape)}"
+        )
+
+
+def _step_weights(outputs, mask):
+    """Float32 weights of shape [batch, time]: the mask as 0/1, or all ones."""
+    if mask is None:
+        return ops.ones(ops.shape(outputs)[:2], dtype="float32")
+    return ops.cast(mask, "float32")
+
+
+def ar_penalty(outputs, mask=None):
+    """Mean squared activation, the AR term of Merity et al. (2017) before scaling by alpha.
+
+    Averages `h ** 2` over the features, then over the valid (unmasked) time steps of every
+    sequence in the batch. Without a mask this is simply `mean(h ** 2)`.
+
+    Args:
+        outputs: Float tensor `[batch, time, features]` (the LSTM outputs).
+        mask: Optional boolean `[batch, time]`; `False` steps are left out.
+
+    Returns:
+        A float32 scalar tensor.
+
+    Example:
+
+    >>> h = keras.ops.convert_to_tensor([[[1.0, 3.0], [2.0, 0.0]]])
+    >>> float(ar_penalty(h))  # (1 + 9 + 4 + 0) / 4
+    3.5
+    """
+    _check_sequence(outputs)
+    h = ops.cast(outputs, "float32")
+    weights = _step_weights(h, mask)
+    per_step = ops.mean(ops.square(h), axis=-1)
+    return ops.sum(per_step * weights) / ops.maximum(ops.sum(weights), 1.0)
+
+
+def tar_penalty(outputs, mask=None):
+    """Mean squared step-to-step change, the TAR term of Merity et al. (2017) before beta.
+
+    Averages `(h_t - h_{t-1}) ** 2` over the features, then over the pairs of consecutive
+    steps that are both valid, so no difference is taken across padding.
+
+    Args:
+        outputs: Float tensor `[batch, time, features]` (the LSTM outputs).
+        mask: Optional boolean `[batch, time]`; `False` steps are left out.
+
+    Returns:
+        A float32 scalar tensor (0 for sequences of length 1).
+
+    Example:
+
+    >>> h = keras.ops.convert_to_tensor([[[1.0, 3.0], [2.0, 0.0]]])
+    >>> float(tar_penalty(h))  # ((2 - 1) ** 2 + (0 - 3) ** 2) / 2
+    5.0
+    """
+    _check_sequence(outputs)
+    h = ops.cast(outputs, "float32")
+    weights = _step_weights(h, mask)
+    per_pair = ops.mean(ops.square(h[:, 1:] - h[:, :-1]), axis=-1)
+    pair_weights = weights[:, 1:] * weights[:, :-1]
+    return ops.sum(per_pair * pair_weights) / ops.maximum(ops.sum(pair_weights), 1.0)
+
+
+def _check_coefficient(value, name):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"`{name}` must be a non-negative float. Received: {name}={value!r}")
+    if not value >= 0.0:  # also rejects NaN
+        raise ValueError(f"`{name}` must be a non-negative float. Received: {name}={value!r}")
+    return float(value)
+
+
+@keras.saving.register_keras_serializable(package="regkeras")
+class ActivationRegularization(keras.layers.Layer):
+    """Adds the AR and TAR penalties of Merity et al. (2017) to the loss; passes its input through.
+
+    In training, adds `alpha * ar_penalty(h) + beta * tar_penalty(h)` to the model's losses
+    (`model.losses`, which `fit` adds to the data loss), honouring a Keras mask: padded steps
+    count for neither term and no difference is taken across them. At inference it adds
+    nothing. The output is always the input unchanged. Following the paper, use `alpha` on the
+    dropped outputs of the last LSTM layer and `beta` on its undropped outputs (two layers).
+
+    Args:
+        alpha: Non-negative float, the AR coefficient (Merity et al. use 2).
+        beta: Non-negative float, the TAR coefficient (Merity et al. use 1).
+        **kwargs: Base layer keyword arguments (`name`, `dtype`, ...).
+
+    Call arguments:
+        inputs: Float tensor `[batch, time, features]`.
+        training: Python boolean; the loss is added only when `True`.
+        mask: Optional boolean mask `[batch, time]` (passed on by Keras automatically).
+
+    Returns:
+        `inputs`, unchanged (the mask also passes through).
+
+    Example:
+
+    >>> h = keras.Input((None, 8))
+    >>> tar = ActivationRegularization(beta=1.0)(h)              # on the raw LSTM output
+    >>> dropped = keras.layers.Dropout(0.4)(tar)
+    >>> ar = ActivationRegularization(alpha=2.0)(dropped)        # on the dropped output
+    """
+
+    def __init__(self, alpha=0.0, beta=0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.alpha = _check_coefficient(alpha, "alpha")
+        self.beta = _check_coefficient(beta, "beta")
+        self.supports_masking = True
+
+    def build(self, input_shape):
+        if len(input_shape) != 3:
+            raise ValueError(
+                "ActivationRegularization expects `inputs` of rank 3 [batch, time, features]. "
+                f"Received input shape: {tuple(input_shape)}"
+            )
+        self.built = True
+
+    def penalty(self, inputs, mask=None):
+        """The loss this layer adds in training: `alpha * AR + beta * TAR` (float32 scalar)."""
+        total = ops.zeros((), dtype="float32")
+        if self.alpha:
+            total = total + self.alpha * ar_penalty(inputs, mask)
+        if self.beta:
+            total = total + self.beta * tar_penalty(inputs, mask)
+        return total
+
+    def call(self, inputs, training=False, mask=None):
+        if training and (self.alpha or self.beta):
+            self.add_loss(self.penalty(inputs, mask))
+        return inputs
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "alpha": self.alpha, "beta": self.beta}
