@@ -1,0 +1,875 @@
+"""Early stopping, checkpoints and watching training: the notes' fourth weapon.
+
+Keras already has ``EarlyStopping``, ``ModelCheckpoint``, ``BackupAndRestore``,
+``TerminateOnNaN`` and ``TensorBoard``; this module adds only what they lack for the
+course's checklist:
+
+* :class:`BestWeightsEarlyStopping` guarantees that after ``fit`` the model holds the
+  weights of the best epoch seen, however training ended (patience ran out, ``epochs``
+  reached, a warm-up longer than the run, ``TerminateOnNaN``, a ``NaN`` validation loss,
+  or a resumed run), and its state survives an interruption.
+* :class:`BestModelCheckpoint` is a ``save_best_only`` checkpoint whose notion of "best"
+  ignores ``NaN`` and survives an interruption.
+* :class:`ResumableBackupAndRestore` also backs up what ``BackupAndRestore`` leaves out: the
+  random-number state of dropout layers and the state of the callbacks above, so a run
+  killed after epoch *k* and restarted ends exactly where an uninterrupted run ends (given
+  the same data order per epoch).
+* :class:`TrainingMonitor` records loss, perplexity and bits per token per epoch and draws
+  the notes' picture (train vs. validation, best epoch, early-stop point, the
+  generalization gap shaded), live in a notebook or as a PNG; :func:`plot_history`
+  compares several runs on one figure.
+* :func:`training_callbacks` returns the whole checklist in one call.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import math
+import os
+import sys
+import warnings
+
+import keras
+import numpy as np
+
+__all__ = [
+    "BestWeightsEarlyStopping",
+    "BestModelCheckpoint",
+    "ResumableBackupAndRestore",
+    "TrainingMonitor",
+    "plot_history",
+    "history_dict",
+    "training_callbacks",
+    "get_callback",
+]
+
+_LN2 = math.log(2.0)
+
+
+def _finite(value):
+    try:
+        return value is not None and math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _check_monitor(monitor):
+    if not isinstance(monitor, str) or not monitor:
+        raise ValueError(
+            f"`monitor` must be a metric name such as 'val_loss'. Received: {monitor!r}"
+        )
+
+
+class _StatefulCallbackMixin:
+    """Pending-state handling shared by callbacks that ResumableBackupAndRestore restores.
+
+    ``set_state`` may run before or after the callback's own ``on_train_begin`` (the order of
+    callbacks decides); the state is kept as pending and applied again after the reset that
+    ``on_train_begin`` performs, then dropped at ``on_train_end``.
+    """
+
+    _pending_state = None
+
+    def set_state(self, state, arrays=()):
+        self._pending_state = (state, list(arrays))
+        self._apply_state(state, list(arrays))
+
+    def _apply_pending_state(self):
+        if self._pending_state is not None:
+            self._apply_state(*self._pending_state)
+
+    def _clear_pending_state(self):
+        self._pending_state = None
+
+
+class BestWeightsEarlyStopping(_StatefulCallbackMixin, keras.callbacks.EarlyStopping):
+    """Early stopping that always leaves the model at its best epoch (Prechelt, 1998).
+
+    Stops training when ``monitor`` has not improved for ``patience`` epochs and, at the end
+    of ``fit``, sets the model's weights to those of the best epoch seen, *whatever ended
+    training*: patience running out, the last epoch being reached, a ``start_from_epoch``
+    longer than the run (the warm-up only delays stopping, the best epoch is tracked from the
+    first epoch), ``TerminateOnNaN``, or a run resumed by :class:`ResumableBackupAndRestore`
+    (whose backup carries this callback's best weights). ``NaN``/``inf`` values never count as
+    an improvement, whereas in ``keras.callbacks.EarlyStopping`` a ``NaN`` in the first epoch
+    becomes a "best" that nothing beats.
+
+    Args:
+        monitor: Quantity to watch. Defaults to ``"val_loss"``.
+        patience: Epochs without improvement before stopping, an int ``>= 0``. Default ``5``
+            (the notes suggest 5-10).
+        min_delta: Smallest change that counts as an improvement, ``>= 0``.
+        mode: ``"auto"``, ``"min"`` or ``"max"``.
+        baseline: Optional value the monitored quantity must beat to reset the patience count.
+        start_from_epoch: Epochs of warm-up during which training is never stopped.
+        restore_best_weights: Keep the default ``True``; ``False`` gives Keras' behaviour of
+            keeping the last weights (the best epoch is still recorded).
+        verbose: ``0`` silent, ``1`` prints when stopping and restoring.
+
+    Attributes:
+        best_epoch: 0-based index of the best epoch (``None`` before any finite value).
+        best: Best monitored value.
+        stopped_early: ``True`` when patience ran out (not when ``epochs`` was reached).
+        stopped_epoch: 0-based epoch at which training was stopped early (Keras' attribute).
+
+    Example:
+
+    >>> stop = BestWeightsEarlyStopping(patience=5)
+    >>> model.fit(x, y, validation_data=(xv, yv), epochs=50, callbacks=[stop])
+    >>> stop.best_epoch  # the model now holds this epoch's weights
+    """
+
+    def __init__(
+        self,
+        monitor="val_loss",
+        patience=5,
+        min_delta=0.0,
+        mode="auto",
+        baseline=None,
+        start_from_epoch=0,
+        restore_best_weights=True,
+        verbose=0,
+    ):
+        _check_monitor(monitor)
+        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
+            raise ValueError(f"`patience` must be an int >= 0. Received: patience={patience!r}")
+        if isinstance(min_delta, bool) or not isinstance(min_delta, (int, float)) or (
+            min_delta < 0
+        ):
+            raise ValueError(f"`min_delta` must be >= 0. Received: min_delta={min_delta!r}")
+        if mode not in ("auto", "min", "max"):
+            raise ValueError(f"`mode` must be 'auto', 'min' or 'max'. Received: mode={mode!r}")
+        if isinstance(start_from_epoch, bool) or not isinstance(start_from_epoch, int) or (
+            start_from_epoch < 0
+        ):
+            raise ValueError(
+                f"`start_from_epoch` must be an int >= 0. Received: {start_from_epoch!r}"
+            )
+        if not isinstance(restore_best_weights, bool):
+            raise TypeError(
+                f"`restore_best_weights` must be True or False. Received: {restore_best_weights!r}"
+            )
+        super().__init__(
+            monitor=monitor,
+            min_delta=min_delta,
+            patience=patience,
+            verbose=verbose,
+            mode=mode,
+            baseline=baseline,
+            restore_best_weights=restore_best_weights,
+            start_from_epoch=start_from_epoch,
+        )
+        self.best_epoch = None
+        self.stopped_early = False
+
+    def _is_improvement(self, monitor_value, reference_value):
+        if not _finite(monitor_value):
+            return False
+        if reference_value is None or not _finite(reference_value):
+            return True
+        return super()._is_improvement(monitor_value, reference_value)
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        self.best_epoch = None
+        self.stopped_early = False
+        self._apply_pending_state()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.monitor_op is None:
+            self._set_monitor_op()
+        current = (logs or {}).get(self.monitor)
+        if current is None:
+            self.get_monitor_value(logs)  # warns about the missing metric
+            return
+        if self._is_improvement(current, self.best):
+            self.best = float(current)
+            self.best_epoch = epoch
+            if self.restore_best_weights:
+                self.best_weights = self.model.get_weights()
+            if self.baseline is None or self._is_improvement(current, self.baseline):
+                self.wait = 0
+                return
+        if epoch < self.start_from_epoch:
+            return
+        self.wait += 1
+        if self.wait >= max(self.patience, 1):
+            self.stopped_epoch = epoch
+            self.stopped_early = True
+            self.model.stop_training = True
+
+    def on_train_end(self, logs=None):
+        if self.stopped_early and self.verbose > 0:
+            keras.utils.io_utils.print_msg(f"Epoch {self.stopped_epoch + 1}: early stopping")
+        if self.restore_best_weights:
+            if self.best_weights is not None:
+                if self.verbose > 0:
+                    keras.utils.io_utils.print_msg(
+                        f"Restoring model weights from the end of the best epoch: "
+                        f"{self.best_epoch + 1}."
+                    )
+                self.model.set_weights(self.best_weights)
+            elif self.best_epoch is None:
+                warnings.warn(
+                    f"BestWeightsEarlyStopping saw no finite `{self.monitor}`; the model keeps "
+                    "its last weights.",
+                    stacklevel=2,
+                )
+        self._clear_pending_state()
+
+    # State for ResumableBackupAndRestore: a JSON-able dict plus a list of arrays.
+    def get_state(self):
+        state = {
+            "best": self.best,
+            "best_epoch": self.best_epoch,
+            "wait": self.wait,
+            "stopped_epoch": self.stopped_epoch,
+            "stopped_early": self.stopped_early,
+        }
+        arrays = list(self.best_weights) if self.best_weights is not None else []
+        return state, arrays
+
+    def _apply_state(self, state, arrays):
+        self.best = state["best"]
+        self.best_epoch = state["best_epoch"]
+        self.wait = state["wait"]
+        self.stopped_epoch = state["stopped_epoch"]
+        self.stopped_early = state["stopped_early"]
+        self.best_weights = [np.array(a) for a in arrays] if arrays else None
+
+
+class BestModelCheckpoint(_StatefulCallbackMixin, keras.callbacks.ModelCheckpoint):
+    """Saves the model whenever the monitored value reaches a new best (Keras' ModelCheckpoint).
+
+    ``keras.callbacks.ModelCheckpoint(save_best_only=True)`` with two fixes for long runs:
+    ``NaN``/``inf`` never count as a new best, and the best value so far is part of the
+    state that :class:`ResumableBackupAndRestore` backs up, so a resumed run does not
+    overwrite the best file with a worse epoch.
+
+    Args:
+        filepath: Where to save; must end in ``.keras`` (whole model) or ``.weights.h5``.
+        monitor: Quantity to watch. Defaults to ``"val_loss"``.
+        mode: ``"auto"``, ``"min"`` or ``"max"``.
+        verbose: ``0`` or ``1``.
+
+    Example:
+
+    >>> ckpt = BestModelCheckpoint("best.keras")
+    >>> model.fit(x, y, validation_data=(xv, yv), epochs=10, callbacks=[ckpt])
+    >>> best = keras.saving.load_model("best.keras")
+    """
+
+    def __init__(self, filepath, monitor="val_loss", mode="auto", verbose=0):
+        if not isinstance(filepath, (str, os.PathLike)):
+            raise TypeError(f"`filepath` must be a path. Received: {filepath!r}")
+        filepath = os.fspath(filepath)
+        weights_only = filepath.endswith(".weights.h5")
+        if not (weights_only or filepath.endswith(".keras")):
+            raise ValueError(
+                "`filepath` must end in '.keras' (whole model) or '.weights.h5' (weights). "
+                f"Received: filepath={filepath!r}"
+            )
+        _check_monitor(monitor)
+        if mode not in ("auto", "min", "max"):
+            raise ValueError(f"`mode` must be 'auto', 'min' or 'max'. Received: mode={mode!r}")
+        super().__init__(
+            filepath,
+            monitor=monitor,
+            verbose=verbose,
+            save_best_only=True,
+            save_weights_only=weights_only,
+            mode=mode,
+        )
+
+    def _is_improvement(self, monitor_value, reference_value):
+        if not _finite(monitor_value):
+            return False
+        if reference_value is None or not _finite(reference_value):
+            return True
+        return super()._is_improvement(monitor_value, reference_value)
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        self._apply_pending_state()
+
+    def on_train_end(self, logs=None):
+        super().on_train_end(logs)
+        self._clear_pending_state()
+
+    def get_state(self):
+        return {"best": None if self.best is None else float(self.best)}, []
+
+    def _apply_state(self, state, arrays):
+        self.best = state["best"]
+
+
+class ResumableBackupAndRestore(keras.callbacks.BackupAndRestore):
+    """``BackupAndRestore`` that also backs up random-number and callback state.
+
+    Keras' ``BackupAndRestore`` saves the model's weights, the optimizer's state and the
+    epoch, so that ``fit`` started again with the same ``backup_dir`` continues an
+    interrupted run. Two things are missing for the resumed run to *equal* an uninterrupted
+    one: the state of the ``SeedGenerator`` that dropout layers draw their masks from (not
+    part of the weights file), and the state of callbacks such as early stopping (best value,
+    patience count, best weights). This subclass saves both beside Keras' files, tagged with
+    the same epoch, and restores them when training starts again. The data order of each
+    epoch must also be the same in both runs (``shuffle=False``, or a per-epoch seeded order
+    as in :func:`regkeras.experiments.run_experiment`).
+
+    Args:
+        backup_dir: Folder for the backup, used by nothing else; deleted when ``fit``
+            completes (unless ``delete_checkpoint=False``).
+        state_callbacks: Callbacks with ``get_state()``/``set_state()`` (e.g.
+            :class:`BestWeightsEarlyStopping`, :class:`BestModelCheckpoint`,
+            :class:`TrainingMonitor`) whose state is backed up too.
+        save_freq: ``"epoch"`` or a number of batches, as in Keras.
+        delete_checkpoint: Delete the backup when ``fit`` completes. Default ``True``.
+
+    Example:
+
+    >>> stop = BestWeightsEarlyStopping(patience=5)
+    >>> backup = ResumableBackupAndRestore("backup/", state_callbacks=[stop])
+    >>> model.fit(x, y, validation_data=(xv, yv), epochs=50, callbacks=[stop, backup])
+    >>> # killed? run the same two lines again: training continues where it stopped.
+    """
+
+    _STATE_FILE = "regkeras_state.json"
+
+    def __init__(self, backup_dir, state_callbacks=(), save_freq="epoch", delete_checkpoint=True):
+        if not isinstance(backup_dir, (str, os.PathLike)) or not os.fspath(backup_dir):
+            raise ValueError(f"`backup_dir` must be a non-empty path. Received: {backup_dir!r}")
+        state_callbacks = list(state_callbacks or ())
+        for cb in state_callbacks:
+            if not (hasattr(cb, "get_state") and hasattr(cb, "set_state")):
+                raise TypeError(
+                    "Every entry of `state_callbacks` needs get_state() and set_state(); "
+                    f"{type(cb).__name__} has not."
+                )
+        if not isinstance(delete_checkpoint, bool):
+            raise TypeError(
+                f"`delete_checkpoint` must be True or False. Received: {delete_checkpoint!r}"
+            )
+        super().__init__(
+            os.fspath(backup_dir), save_freq=save_freq, delete_checkpoint=delete_checkpoint
+        )
+        self.state_callbacks = state_callbacks
+        self._state_path = os.path.join(self.backup_dir, self._STATE_FILE)
+        self.restored_epoch = None
+
+    @staticmethod
+    def resume_epoch(backup_dir):
+        """The epoch a run using ``backup_dir`` will resume at (0 when there is no backup).
+
+        Example:
+
+        >>> ResumableBackupAndRestore.resume_epoch("backup/")
+        0
+        """
+        path = os.path.join(os.fspath(backup_dir), "training_metadata.json")
+        if not os.path.exists(path):
+            return 0
+        with open(path) as f:
+            return int(json.load(f)["epoch"])
+
+    def _tag(self):
+        return f"{self._current_epoch}-{self._last_batch_seen}"
+
+    def _save_model(self):
+        os.makedirs(self.backup_dir, exist_ok=True)
+        tag = self._tag()
+        states, arrays = [], {}
+        for i, cb in enumerate(self.state_callbacks):
+            state, cb_arrays = cb.get_state()
+            for j, a in enumerate(cb_arrays):
+                arrays[f"cb{i}_{j}"] = np.asarray(a)
+            states.append({"state": state, "num_arrays": len(cb_arrays)})
+        for k, v in enumerate(self.model.variables):
+            arrays[f"var{k}"] = keras.ops.convert_to_numpy(v)
+        npz_path = os.path.join(self.backup_dir, f"regkeras_state-{tag}.npz")
+        np.savez(npz_path + ".tmp.npz", **arrays)
+        os.replace(npz_path + ".tmp.npz", npz_path)
+        # Keep the previous entry too: if the process dies before Keras writes its own
+        # metadata, the restore picks the entry matching the epoch Keras resumes from.
+        entries = self._read_entries()
+        entries = [e for e in entries if e["tag"] != tag][-1:]
+        entries.append({"tag": tag, "callbacks": states})
+        tmp = self._state_path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump({"entries": entries}, f)
+        os.replace(tmp, self._state_path)
+        keep = {f"regkeras_state-{e['tag']}.npz" for e in entries}
+        for name in os.listdir(self.backup_dir):
+            if name.startswith("regkeras_state-") and name.endswith(".npz") and name not in keep:
+                os.remove(os.path.join(self.backup_dir, name))
+        super()._save_model()
+
+    def _read_entries(self):
+        if not os.path.exists(self._state_path):
+            return []
+        with open(self._state_path) as f:
+            return json.load(f)["entries"]
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        self.restored_epoch = None
+        meta = os.path.join(self.backup_dir, "training_metadata.json")
+        if not os.path.exists(meta):
+            return
+        with open(meta) as f:
+            metadata = json.load(f)
+        tag = f"{metadata['epoch']}-{metadata.get('batch', 0)}"
+        entry = next((e for e in self._read_entries() if e["tag"] == tag), None)
+        npz_path = os.path.join(self.backup_dir, f"regkeras_state-{tag}.npz")
+        if entry is None or not os.path.exists(npz_path):
+            warnings.warn(
+                "The backup has no regkeras state for the epoch it resumes from; dropout "
+                "random state and callback state start afresh.",
+                stacklevel=2,
+            )
+            return
+        with np.load(npz_path) as data:
+            arrays = {k: data[k] for k in data.files}
+        variables = self.model.variables
+        for k, v in enumerate(variables):
+            key = f"var{k}"
+            if key in arrays and tuple(arrays[key].shape) == tuple(v.shape):
+                v.assign(arrays[key])
+        if len(entry["callbacks"]) != len(self.state_callbacks):
+            raise ValueError(
+                f"The backup in {self.backup_dir!r} holds the state of "
+                f"{len(entry['callbacks'])} callbacks but `state_callbacks` has "
+                f"{len(self.state_callbacks)}; use the same callbacks to resume."
+            )
+        for i, (cb, saved) in enumerate(zip(self.state_callbacks, entry["callbacks"])):
+            cb_arrays = [arrays[f"cb{i}_{j}"] for j in range(saved["num_arrays"])]
+            cb.set_state(saved["state"], cb_arrays)
+        self.restored_epoch = int(metadata["epoch"])
+
+
+def _loss_derived(value):
+    """Perplexity and bits per token of a loss in nats (NaN stays NaN)."""
+    v = float(value)
+    try:
+        ppl = math.exp(v) if math.isfinite(v) else float("nan")
+    except OverflowError:
+        ppl = float("inf")
+    return ppl, v / _LN2
+
+
+def history_dict(history):
+    """A plain ``{metric: list of floats}`` from a Keras History, a TrainingMonitor or a dict.
+
+    Args:
+        history: ``keras.callbacks.History`` (what ``fit`` returns), :class:`TrainingMonitor`,
+            or a dict of lists such as ``history.history``.
+
+    Returns:
+        A new dict of float lists.
+
+    Example:
+
+    >>> history_dict({"loss": [2.0, 1.5], "val_loss": [2.1, 1.7]})["val_loss"]
+    [2.1, 1.7]
+    """
+    if isinstance(history, TrainingMonitor):
+        data = history.history
+    elif isinstance(history, keras.callbacks.History):
+        data = history.history
+    elif isinstance(history, dict):
+        data = history
+    else:
+        raise TypeError(
+            "Expected a keras History, a TrainingMonitor or a dict of lists. "
+            f"Received: {type(history).__name__}"
+        )
+    out = {}
+    for key, values in data.items():
+        if isinstance(values, (list, tuple, np.ndarray)):
+            out[key] = [float(v) for v in values]
+    return out
+
+
+class TrainingMonitor(_StatefulCallbackMixin, keras.callbacks.Callback):
+    """Records loss, perplexity and bits per token per epoch and draws the learning curves.
+
+    At the end of every epoch it reads ``loss`` and ``val_loss`` (in nats, as Keras reports
+    a cross-entropy) and adds ``perplexity = exp(loss)`` and ``bpc = loss / ln 2`` (bits per
+    character for a character model, bits per word for a word model) for both, to its own
+    ``history`` and, by default, to the logs that later callbacks such as ``History``,
+    ``TensorBoard`` and ``CSVLogger`` see. Its :meth:`plot` draws the notes' picture: train vs.
+    validation, the best epoch and the early-stop point marked, the generalization gap
+    shaded. ``live=True`` redraws the figure in a notebook after each epoch; ``png_path``
+    writes it to a file (works without a display). The training loss includes any penalty
+    terms (L2, AR/TAR) and is measured with dropout on, so its perplexity is an upper bound.
+
+    Args:
+        monitor: Quantity whose minimum marks the best epoch. Default ``"val_loss"``.
+        png_path: Optional file to write the figure to after every epoch.
+        live: Redraw the figure in the notebook output after every epoch (needs IPython).
+        add_to_logs: Add the derived metrics to the epoch logs. Default ``True``.
+        title: Figure title.
+
+    Attributes:
+        history: ``{metric: [value per epoch]}``.
+        epochs: 0-based epoch index of every recorded row (continues across a resume).
+        stopped_epoch: 0-based epoch at which training was stopped early, else ``None``.
+
+    Example:
+
+    >>> monitor = TrainingMonitor(png_path="curves.png")
+    >>> model.fit(ds, validation_data=val_ds, epochs=10, callbacks=[monitor])
+    >>> monitor.best_epoch, monitor.history["val_perplexity"][-1]
+    """
+
+    def __init__(self, monitor="val_loss", *, png_path=None, live=False, add_to_logs=True,
+                 title=None):
+        super().__init__()
+        _check_monitor(monitor)
+        if png_path is not None and not isinstance(png_path, (str, os.PathLike)):
+            raise TypeError(f"`png_path` must be a path or None. Received: {png_path!r}")
+        for name, flag in (("live", live), ("add_to_logs", add_to_logs)):
+            if not isinstance(flag, bool):
+                raise TypeError(f"`{name}` must be True or False. Received: {flag!r}")
+        self.monitor = monitor
+        self.png_path = None if png_path is None else os.fspath(png_path)
+        self.live = live
+        self.add_to_logs = add_to_logs
+        self.title = title
+        self.history = {}
+        self.epochs = []
+        self.stopped_epoch = None
+        self._display = None
+
+    @property
+    def best_epoch(self):
+        """0-based index of the epoch with the lowest finite ``monitor`` value, or ``None``."""
+        values = self.history.get(self.monitor, [])
+        finite = [(v, i) for i, v in enumerate(values) if _finite(v)]
+        if not finite:
+            return None
+        return self.epochs[min(finite)[1]]
+
+    def on_train_begin(self, logs=None):
+        self.history = {}
+        self.epochs = []
+        self.stopped_epoch = None
+        self._display = None  # a new fit draws into a new output area
+        self._apply_pending_state()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs if logs is not None else {}
+        row = {}
+        for key, value in list(logs.items()):
+            try:
+                row[key] = float(value)
+            except (TypeError, ValueError):
+                continue
+        for prefix in ("", "val_"):
+            if prefix + "loss" in row:
+                ppl, bits = _loss_derived(row[prefix + "loss"])
+                for name, value in ((prefix + "perplexity", ppl), (prefix + "bpc", bits)):
+                    if name not in row:
+                        row[name] = value
+                        if self.add_to_logs:
+                            logs[name] = value
+        n = len(self.epochs)
+        for key in set(self.history) | set(row):
+            self.history.setdefault(key, [float("nan")] * n).append(row.get(key, float("nan")))
+        self.epochs.append(int(epoch))
+        if self.png_path or self.live:
+            self._draw()
+
+    def on_train_end(self, logs=None):
+        if self.model is not None and getattr(self.model, "stop_training", False) and self.epochs:
+            self.stopped_epoch = self.epochs[-1]
+        if (self.png_path or self.live) and self.epochs:
+            self._draw()
+        self._clear_pending_state()
+
+    def _draw(self):
+        fig = self.plot()
+        if self.png_path:
+            directory = os.path.dirname(self.png_path)
+            if directory:
+                os.makedirs(directory, exist_ok=True)
+            fig.savefig(self.png_path, dpi=100)
+        if self.live and "IPython" in sys.modules:
+            from IPython import display
+
+            if self._display is None:
+                self._display = display.display(fig, display_id=True)
+            else:
+                self._display.update(fig)
+
+    def plot(self, *, metric="loss", ax=None):
+        """Draws this run's curves (see :func:`plot_history`) and returns the Figure.
+
+        Example:
+
+        >>> fig = monitor.plot(metric="bpc")
+        """
+        return plot_history({self.title or "": self}, metric=metric, ax=ax, title=self.title,
+                            monitor=self.monitor)
+
+    def get_state(self):
+        return {"history": self.history, "epochs": self.epochs}, []
+
+    def _apply_state(self, state, arrays):
+        self.history = {k: [float(v) for v in vals] for k, vals in state["history"].items()}
+        self.epochs = [int(e) for e in state["epochs"]]
+
+
+_UNITS = {"loss": "", "perplexity": "perplexity", "bpc": "bpc"}
+
+
+def plot_history(
+    histories,
+    *,
+    metric="loss",
+    monitor="val_loss",
+    stopped=None,
+    ax=None,
+    title=None,
+    gap=True,
+    path=None,
+    log_scale=False,
+):
+    """Train vs. validation curves of one or several runs on one figure.
+
+    For each run, the training curve is solid and the validation curve dashed in the same
+    colour; the gap between them is shaded, the best epoch (lowest ``monitor``) is marked
+    with a star and, where known, the epoch at which early stopping ended the run with a
+    cross and a dotted vertical line. Returns a Matplotlib ``Figure``; in a notebook it
+    displays itself, in a script pass ``path`` (or call ``fig.savefig``), no display needed.
+
+    Args:
+        histories: A ``{name: history}`` dict, or a single history. A history is a Keras
+            ``History``, a :class:`TrainingMonitor` or a dict of lists.
+        metric: ``"loss"`` (nats), ``"perplexity"`` or ``"bpc"`` (bits per token); derived
+            from ``loss``/``val_loss`` when the history lacks them.
+        monitor: The key whose minimum is the best epoch. Default ``"val_loss"``.
+        stopped: Optional ``{name: 0-based epoch}`` of early-stop points (a
+            TrainingMonitor's own ``stopped_epoch`` is used when this is not given).
+        ax: Optional Matplotlib axes to draw into.
+        title: Figure title.
+        gap: Shade the generalization gap. Default ``True``.
+        path: Optional file to save the figure to.
+        log_scale: Logarithmic y axis.
+
+    Returns:
+        The ``matplotlib.figure.Figure``.
+
+    Example:
+
+    >>> fig = plot_history({"baseline": h1, "regularized": h2}, path="compare.png")
+    """
+    if metric not in _UNITS:
+        raise ValueError(f"`metric` must be one of {sorted(_UNITS)}. Received: metric={metric!r}")
+    _check_monitor(monitor)
+    if not isinstance(histories, dict) or (
+        histories and all(isinstance(v, (list, tuple)) for v in histories.values())
+    ):
+        histories = {"": histories}
+    if not histories:
+        raise ValueError("`histories` is empty: pass at least one run.")
+    if stopped is not None and not isinstance(stopped, dict):
+        raise TypeError(f"`stopped` must be a dict {{name: epoch}}. Received: {stopped!r}")
+
+    import matplotlib
+
+    if ax is None:
+        if "matplotlib.pyplot" not in sys.modules and not os.environ.get("DISPLAY") and (
+            "ipykernel" not in sys.modules
+        ):
+            matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(7, 4.2))
+        plt.close(fig)  # returned figure displays once in notebooks, never pops up in scripts
+    else:
+        fig = ax.figure
+
+    colors = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (name, run) in enumerate(histories.items()):
+        data = history_dict(run)
+        epochs_index = list(run.epochs) if isinstance(run, TrainingMonitor) else None
+        curves = {}
+        for prefix in ("", "val_"):
+            key = prefix + metric
+            if key in data:
+                curves[prefix] = np.asarray(data[key], dtype=float)
+            elif metric != "loss" and prefix + "loss" in data:
+                losses = np.asarray(data[prefix + "loss"], dtype=float)
+                curves[prefix] = np.exp(losses) if metric == "perplexity" else losses / _LN2
+        if not curves:
+            raise ValueError(f"Run {name!r} has neither '{metric}' nor 'loss' in its history.")
+        n = max(len(c) for c in curves.values())
+        x = np.asarray(epochs_index, dtype=float) + 1 if epochs_index else np.arange(1, n + 1)
+        color = colors[i % len(colors)]
+        label = f"{name} " if name else ""
+        if "" in curves:
+            ax.plot(x[: len(curves[""])], curves[""], "-", color=color, label=f"{label}train")
+        if "val_" in curves:
+            ax.plot(x[: len(curves["val_"])], curves["val_"], "--", color=color,
+                    label=f"{label}validation")
+        if gap and "" in curves and "val_" in curves:
+            m = min(len(curves[""]), len(curves["val_"]))
+            ax.fill_between(x[:m], curves[""][:m], curves["val_"][:m], color=color, alpha=0.12,
+                            label=f"{label}gap" if i == 0 and not name else None)
+        # Best epoch: the minimum of `monitor` (on the plotted scale of its curve).
+        mon = data.get(monitor)
+        if mon:
+            vals = np.asarray(mon, dtype=float)
+            if np.isfinite(vals).any():
+                b = int(np.nanargmin(np.where(np.isfinite(vals), vals, np.nan)))
+                plotted = curves.get("val_" if monitor.startswith("val_") else "")
+                if plotted is not None and b < len(plotted):
+                    ax.plot(x[b], plotted[b], "*", color=color, markersize=13,
+                            markeredgecolor="black", label=f"{label}best (epoch {int(x[b])})")
+        stop = None
+        if stopped is not None and name in stopped:
+            stop = stopped[name]
+        elif isinstance(run, TrainingMonitor):
+            stop = run.stopped_epoch
+        if stop is not None:
+            xs = float(stop) + 1
+            ax.axvline(xs, color=color, linestyle=":", alpha=0.8)
+            plotted = curves.get("val_", curves.get(""))
+            idx = np.where(x == xs)[0]
+            if len(idx) and idx[0] < len(plotted):
+                ax.plot(xs, plotted[idx[0]], "X", color=color, markersize=10,
+                        markeredgecolor="black", label=f"{label}early stop (epoch {int(xs)})")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel({"loss": "loss (nats per token)", "perplexity": "perplexity",
+                   "bpc": "bits per token"}[metric])
+    if log_scale:
+        ax.set_yscale("log")
+    ax.set_title(title if title is not None else "train vs. validation")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    if path is not None:
+        directory = os.path.dirname(os.fspath(path))
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+        fig.savefig(path, dpi=100)
+    return fig
+
+
+def training_callbacks(
+    *,
+    monitor="val_loss",
+    patience=5,
+    min_delta=0.0,
+    start_from_epoch=0,
+    checkpoint_path=None,
+    backup_dir=None,
+    terminate_on_nan=True,
+    training_monitor=True,
+    png_path=None,
+    live=False,
+    tensorboard_dir=None,
+    verbose=0,
+):
+    """The checklist's callbacks in one call: stop early, keep the best, resume, watch.
+
+    Returns, in this order (the order matters: the monitor adds perplexity/bpc to the logs
+    before the others read them; the backup runs last so it saves everyone's state):
+
+    1. ``keras.callbacks.TerminateOnNaN`` (if ``terminate_on_nan``);
+    2. :class:`TrainingMonitor` (if ``training_monitor``; pass an instance to reuse one);
+    3. :class:`BestWeightsEarlyStopping` ``(monitor, patience)`` with best weights restored;
+    4. :class:`BestModelCheckpoint` (if ``checkpoint_path``);
+    5. ``keras.callbacks.TensorBoard`` (if ``tensorboard_dir``);
+    6. :class:`ResumableBackupAndRestore` (if ``backup_dir``) holding the state of 2-4.
+
+    Args:
+        monitor: Quantity to watch. Default ``"val_loss"``.
+        patience: Early-stopping patience in epochs (notes: 5-10). ``None`` leaves early
+            stopping out.
+        min_delta: Smallest improvement that counts.
+        start_from_epoch: Warm-up epochs during which training is not stopped.
+        checkpoint_path: Best-model file (``.keras`` or ``.weights.h5``), or ``None``.
+        backup_dir: Folder that makes an interrupted ``fit`` resumable, or ``None``.
+        terminate_on_nan: Stop on a NaN/inf training loss. Default ``True``.
+        training_monitor: ``True``, ``False`` or a :class:`TrainingMonitor` instance.
+        png_path: Passed to the TrainingMonitor.
+        live: Passed to the TrainingMonitor.
+        tensorboard_dir: Log folder for TensorBoard, or ``None``.
+        verbose: Passed to early stopping and checkpoint.
+
+    Returns:
+        A list of callbacks for ``model.fit(..., callbacks=...)``; find one with
+        :func:`get_callback`.
+
+    Example:
+
+    >>> callbacks = training_callbacks(patience=5, checkpoint_path="best.keras",
+    ...                                backup_dir="backup/")
+    >>> model.fit(train_ds, validation_data=val_ds, epochs=50, callbacks=callbacks)
+    >>> get_callback(callbacks, TrainingMonitor).plot()
+    """
+    for name, flag in (("terminate_on_nan", terminate_on_nan), ("live", live)):
+        if not isinstance(flag, bool):
+            raise TypeError(f"`{name}` must be True or False. Received: {flag!r}")
+    if not (isinstance(training_monitor, (bool, TrainingMonitor))):
+        raise TypeError(
+            "`training_monitor` must be True, False or a TrainingMonitor. "
+            f"Received: {training_monitor!r}"
+        )
+    callbacks = []
+    stateful = []
+    if terminate_on_nan:
+        callbacks.append(keras.callbacks.TerminateOnNaN())
+    if training_monitor is not False:
+        mon = (training_monitor if isinstance(training_monitor, TrainingMonitor)
+               else TrainingMonitor(monitor, png_path=png_path, live=live))
+        callbacks.append(mon)
+        stateful.append(mon)
+    if patience is not None:
+        stop = BestWeightsEarlyStopping(monitor=monitor, patience=patience, min_delta=min_delta,
+                                        start_from_epoch=start_from_epoch, verbose=verbose)
+        callbacks.append(stop)
+        stateful.append(stop)
+    if checkpoint_path is not None:
+        ckpt = BestModelCheckpoint(checkpoint_path, monitor=monitor, verbose=verbose)
+        callbacks.append(ckpt)
+        stateful.append(ckpt)
+    if tensorboard_dir is not None:
+        if not isinstance(tensorboard_dir, (str, os.PathLike)):
+            raise TypeError(f"`tensorboard_dir` must be a path. Received: {tensorboard_dir!r}")
+        if importlib.util.find_spec("tensorboard") is None:
+            raise ImportError(
+                "`tensorboard_dir` needs the tensorboard package: pip install tensorboard"
+            )
+        callbacks.append(keras.callbacks.TensorBoard(log_dir=os.fspath(tensorboard_dir)))
+    if backup_dir is not None:
+        callbacks.append(ResumableBackupAndRestore(backup_dir, state_callbacks=stateful))
+    return callbacks
+
+
+def get_callback(callbacks, cls):
+    """The first callback of type ``cls`` in a list, e.g. from :func:`training_callbacks`.
+
+    Args:
+        callbacks: A list of callbacks.
+        cls: The class to look for.
+
+    Returns:
+        The callback.
+
+    Raises:
+        LookupError: when there is none.
+
+    Example:
+
+    >>> get_callback(training_callbacks(), BestWeightsEarlyStopping).patience
+    5
+    """
+    if not isinstance(cls, type):
+        raise TypeError(f"`cls` must be a class. Received: {cls!r}")
+    for cb in callbacks:
+        if isinstance(cb, cls):
+            return cb
+    raise LookupError(f"No {cls.__name__} among the callbacks.")
