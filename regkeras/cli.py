@@ -1,0 +1,215 @@
+"""The main job: ``python -m regkeras compare``.
+
+Trains the unregularized baseline and the fully regularized model (dropout + layer norm +
+weight decay + early stopping) on the same data and budget, then prints the comparison table,
+saves the loss curves (train vs val for both, early-stop point marked), generated samples from
+both models and the trained models (each with its vocabulary) under ``--out``.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+DATASET_CHOICES = ("recipes", "tiny_shakespeare", "ptb", "ptb.valid", "ptb.test")
+
+# Defaults sized so the whole job runs offline in a few minutes on 2 CPU cores: a small
+# recipes training set that the unregularized model can memorize, a model big enough to do it.
+DEFAULTS = {
+    "recipes": {"num_words": 1500, "epochs": 30, "units": 256, "layers": 1, "seq_len": 32,
+                "batch_size": 16, "learning_rate": 1e-2},
+    "tiny_shakespeare": {"epochs": 10, "units": 256, "layers": 2, "seq_len": 100,
+                         "batch_size": 32, "steps_per_epoch": 200, "learning_rate": 3e-3},
+}
+FALLBACK_DEFAULTS = {"epochs": 10, "units": 256, "layers": 2, "seq_len": 35, "batch_size": 32,
+                     "steps_per_epoch": 200, "learning_rate": 3e-3}
+
+
+def _positive_int(name):
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a positive integer, got {text!r}")
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"{name} must be a positive integer, got {value}")
+        return value
+
+    return parse
+
+
+def _non_negative_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seed must be an integer >= 0, got {text!r}")
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"--seed must be an integer >= 0, got {value}")
+    return value
+
+
+def _positive_float(name):
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a positive number, got {text!r}")
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"{name} must be a positive number, got {value}")
+        return value
+
+    return parse
+
+
+def _dataset(text):
+    if text in DATASET_CHOICES or os.path.isfile(text):
+        return text
+    raise argparse.ArgumentTypeError(
+        f"--dataset must be one of {', '.join(DATASET_CHOICES)} or the path of an existing "
+        f"text file; got {text!r}"
+    )
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="python -m regkeras",
+        description="Regularizing recurrent language models in Keras 3.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    compare = commands.add_parser(
+        "compare",
+        help="train the unregularized baseline and the fully regularized model and compare them",
+        description=__doc__.split("\n\n")[1],
+    )
+    compare.add_argument("--dataset", type=_dataset, default="recipes",
+                         help="recipes (generated, offline; default), tiny_shakespeare, ptb, "
+                              "ptb.valid, ptb.test, or a path to a UTF-8 text file")
+    compare.add_argument("--epochs", type=_positive_int("--epochs"),
+                         help="the training budget in epochs for both models")
+    compare.add_argument("--out", default="out", help="folder for the table, PNG, samples, models")
+    compare.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (default 0)")
+    compare.add_argument("--level", choices=("char", "word"),
+                         help="tokenization (default: word for PTB, char otherwise)")
+    compare.add_argument("--units", type=_positive_int("--units"), help="LSTM units per layer")
+    compare.add_argument("--layers", type=_positive_int("--layers"), help="stacked LSTM layers")
+    compare.add_argument("--seq-len", type=_positive_int("--seq-len"), help="tokens per window")
+    compare.add_argument("--batch-size", type=_positive_int("--batch-size"))
+    compare.add_argument("--learning-rate", type=_positive_float("--learning-rate"),
+                         help="Adam/AdamW learning rate for both models")
+    compare.add_argument("--num-words", type=_positive_int("--num-words"),
+                         help="size of the generated recipes corpus in words")
+    compare.add_argument("--steps-per-epoch", type=_positive_int("--steps-per-epoch"),
+                         help="cap on training batches per epoch (large corpora)")
+    compare.add_argument("--patience", type=_positive_int("--patience"), default=5,
+                         help="early-stopping patience of the regularized model (notes: 5-10)")
+    compare.add_argument("--sample-length", type=_positive_int("--sample-length"), default=300)
+    compare.add_argument("--temperature", type=_positive_float("--temperature"), default=0.8)
+    compare.add_argument("--resume", action="store_true",
+                         help="keep backups in OUT/backup so an interrupted run resumes")
+    compare.add_argument("--quiet", action="store_true", help="no Keras progress bars")
+    return parser
+
+
+def _settings(args):
+    defaults = DEFAULTS.get(args.dataset, FALLBACK_DEFAULTS)
+    pick = lambda name: getattr(args, name) or defaults.get(name)  # noqa: E731
+    return {
+        "epochs": pick("epochs"),
+        "units": pick("units"),
+        "layers": pick("layers"),
+        "seq_len": pick("seq_len"),
+        "num_words": pick("num_words"),
+        "steps_per_epoch": pick("steps_per_epoch"),
+        "batch_size": pick("batch_size"),
+        "learning_rate": pick("learning_rate"),
+    }
+
+
+def _prompt(corpus):
+    """The first few tokens of the test split: text neither model trained on."""
+    tokens = corpus.vocab.decode(corpus.test_ids[:20 if corpus.level == "word" else 40])
+    return tokens
+
+
+def compare(args):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import keras
+
+    from regkeras import data, experiments, generation
+
+    settings = _settings(args)
+    os.makedirs(args.out, exist_ok=True)
+    keras.utils.set_random_seed(args.seed)
+    load_kwargs = {"level": args.level}
+    if args.dataset == "recipes":
+        load_kwargs["num_words"] = settings["num_words"]
+    corpus = data.load_corpus(args.dataset, **load_kwargs)
+    print(f"corpus {corpus.name} ({corpus.level} level): vocabulary {corpus.vocab_size}, "
+          f"train/val/test {len(corpus.train_ids)}/{len(corpus.val_ids)}/{len(corpus.test_ids)} "
+          "tokens")
+    if corpus.entropy_rate is not None:
+        print(f"entropy floor (the best any model can do on held-out text): "
+              f"{corpus.entropy_rate:.4f} nats/token")
+
+    model_kwargs = {"units": settings["units"], "num_layers": settings["layers"],
+                    "embedding_dim": 32}
+    baseline = experiments.CONFIGS["baseline"].replace(learning_rate=settings["learning_rate"])
+    regularized = experiments.CONFIGS["all"].replace(
+        name="regularized", learning_rate=settings["learning_rate"], patience=args.patience)
+    configs = [baseline, regularized]
+    comparison = experiments.run_experiments(
+        configs,
+        corpus,
+        epochs=settings["epochs"],
+        batch_size=settings["batch_size"],
+        seq_len=settings["seq_len"],
+        seed=args.seed,
+        model_kwargs=model_kwargs,
+        steps_per_epoch=settings["steps_per_epoch"],
+        backup_dir=os.path.join(args.out, "backup") if args.resume else None,
+        verbose=2 if args.quiet else 1,
+    )
+
+    table = comparison.table()
+    print()
+    print(table)
+    with open(os.path.join(args.out, "results.md"), "w", encoding="utf-8") as f:
+        f.write(comparison.table(fmt="markdown") + "\n")
+    with open(os.path.join(args.out, "results.json"), "w", encoding="utf-8") as f:
+        json.dump({"settings": settings, "dataset": args.dataset, "seed": args.seed,
+                   "rows": comparison.rows, "histories": comparison.histories}, f, indent=1,
+                  default=float)
+
+    png = os.path.join(args.out, "loss_curves.png")
+    comparison.plot(path=png)
+
+    prompt = _prompt(corpus)
+    samples = [f"prompt (from the test split): {prompt!r}\n"]
+    for name, model in comparison.models.items():
+        text = generation.generate_text(model, corpus.vocab, prompt, length=args.sample_length,
+                                        temperature=args.temperature, seed=args.seed,
+                                        context_length=settings["seq_len"])
+        samples.append(f"--- {name} (temperature {args.temperature}) ---\n{text}\n")
+        data.save_language_model(model, corpus.vocab, os.path.join(args.out, f"{name}.keras"))
+    with open(os.path.join(args.out, "samples.txt"), "w", encoding="utf-8") as f:
+        f.write("\n".join(samples))
+    print()
+    print("\n".join(samples))
+    print(f"wrote {png}, {args.out}/samples.txt, {args.out}/results.md, and the models "
+          f"({', '.join(f'{n}.keras' for n in comparison.models)}) with their vocabularies")
+    return comparison
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "compare":
+        compare(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
