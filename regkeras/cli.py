@@ -184,7 +184,13 @@ def compare(args):
                   default=float)
 
     png = os.path.join(args.out, "loss_curves.png")
-    comparison.plot(path=png)
+    figure = comparison.plot()
+    if corpus.entropy_rate is not None:
+        axis = figure.axes[0]
+        axis.axhline(corpus.entropy_rate, color="black", linestyle=":",
+                     label=f"entropy floor {corpus.entropy_rate:.2f}")
+        axis.legend(fontsize=7)
+    figure.savefig(png, dpi=120, bbox_inches="tight")
 
     prompt = _prompt(corpus)
     samples = [f"prompt (from the test split): {prompt!r}\n"]
