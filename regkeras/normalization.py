@@ -1,0 +1,293 @@
+"""Layer normalization for LSTMs: Ba et al.'s layer-normalized LSTM cell, and the simpler
+"layer norm before the LSTM output" composition from the course notes.
+
+`LayerNormLSTM` runs on regkeras' shared LSTM fast path (`regkeras.recurrent.ProjectedLSTM`):
+the input projection `W·x` is computed for the whole sequence before the time loop; the three
+layer norms run inside the loop, with a hand-written gradient (`_layer_norm`).
+"""
+
+import numbers
+
+import keras
+from keras import ops
+
+from regkeras.recurrent import (
+    LSTM_CELL_ARGS,
+    ProjectedLSTM,
+    ProjectedLSTMCell,
+    check_units,
+)
+
+__all__ = ["LayerNormLSTMCell", "LayerNormLSTM", "lstm_with_output_norm"]
+
+NORM_ARGS = ("norm_gamma_initializer", "norm_beta_initializer", "norm_epsilon")
+
+
+def _check_epsilon(name, value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
+        raise ValueError(f"`{name}` must be a positive float, got {name}={value!r}.")
+    return float(value)
+
+
+def _layer_norm(x, gamma, beta, epsilon):
+    """Normalizes the last axis of `x` to zero mean and unit variance, then `· gamma + beta`.
+
+    Statistics are computed in float32 under a 16-bit (mixed precision) policy, as
+    `keras.layers.LayerNormalization` does. The gradient is written out by hand (the
+    textbook closed form below) rather than left to automatic differentiation, which
+    builds about twice as many ops for the mean and variance; inside an LSTM's time loop
+    those extra ops run at every step and made the layer markedly slower.
+    """
+    dtype = keras.backend.standardize_dtype(x.dtype)
+    if dtype in ("float16", "bfloat16"):
+        x = ops.cast(x, "float32")
+
+    @ops.custom_gradient
+    def normalize(x, gamma, beta):
+        mean = ops.mean(x, axis=-1, keepdims=True)
+        centered = x - mean
+        inv_std = ops.rsqrt(ops.mean(ops.square(centered), axis=-1, keepdims=True) + epsilon)
+        x_hat = centered * inv_std
+
+        def grad(*args, upstream=None):
+            dy = args[0] if upstream is None else upstream
+            d_x_hat = dy * gamma
+            # d/dx of (x - mean) / std: subtract the means of the gradient along the axis
+            # and along x_hat, then rescale.
+            dx = inv_std * (
+                d_x_hat
+                - ops.mean(d_x_hat, axis=-1, keepdims=True)
+                - x_hat * ops.mean(d_x_hat * x_hat, axis=-1, keepdims=True)
+            )
+            leading = tuple(range(len(dy.shape) - 1))
+            return dx, ops.sum(dy * x_hat, axis=leading), ops.sum(dy, axis=leading)
+
+        return x_hat * gamma + beta, grad
+
+    y = normalize(x, ops.cast(gamma, x.dtype), ops.cast(beta, x.dtype))
+    return ops.cast(y, dtype)
+
+
+@keras.saving.register_keras_serializable(package="regkeras")
+class LayerNormLSTMCell(ProjectedLSTMCell):
+    """LSTM cell with layer normalization (Ba, Kiros & Hinton 2016, "Layer Normalization").
+
+    The input term `W·x` and the recurrent term `U·h` are layer-normalized separately, each
+    with its own gain and bias, before the LSTM bias is added; the cell state is normalized
+    before the output `tanh`:
+
+        i, f, g, o = LN(W·x) + LN(U·h_{t-1}) + b
+        c_t = σ(f) ⊙ c_{t-1} + σ(i) ⊙ tanh(g)
+        h_t = σ(o) ⊙ tanh(LN(c_t))
+
+    The carried state `c_t` is the un-normalized one, as in the paper. The six norm vectors
+    (`kernel_norm_*`, `recurrent_norm_*` of size `4·units`, `state_norm_*` of size `units`)
+    are trainable weights that follow `kernel`, `recurrent_kernel` and `bias` (Keras' LSTM
+    layout).
+
+    Args:
+        units: Positive integer, size of the hidden and cell states.
+        norm_gamma_initializer: Initializer of the three norm gains. Default `"ones"`.
+        norm_beta_initializer: Initializer of the three norm biases. Default `"zeros"`.
+        norm_epsilon: Positive float added to the variance. Default `1e-3`.
+        **kwargs: The arguments of `keras.layers.LSTMCell` (`activation`, initializers,
+            regularizers, constraints, `dropout`, `recurrent_dropout`, `seed`, ...).
+
+    Call arguments:
+        inputs: A 2D tensor `(batch, features)`.
+        states: List `[h, c]` of two `(batch, units)` tensors.
+        training: Python boolean; dropout applies only when `True`.
+
+    Returns:
+        `(h, [h, c])`: the output and the new states.
+
+    Example:
+
+    >>> rnn = keras.layers.RNN(LayerNormLSTMCell(4), return_sequences=True)
+    >>> rnn(np.ones((2, 3, 5))).shape
+    (2, 3, 4)
+    """
+
+    def __init__(
+        self,
+        units,
+        norm_gamma_initializer="ones",
+        norm_beta_initializer="zeros",
+        norm_epsilon=1e-3,
+        **kwargs,
+    ):
+        super().__init__(units, **kwargs)
+        self.norm_gamma_initializer = keras.initializers.get(norm_gamma_initializer)
+        self.norm_beta_initializer = keras.initializers.get(norm_beta_initializer)
+        self.norm_epsilon = _check_epsilon("norm_epsilon", norm_epsilon)
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        for prefix, size in (("kernel", 4), ("recurrent", 4), ("state", 1)):
+            for suffix, initializer in (
+                ("gamma", self.norm_gamma_initializer),
+                ("beta", self.norm_beta_initializer),
+            ):
+                name = f"{prefix}_norm_{suffix}"
+                weight = self.add_weight(
+                    name=name, shape=(size * self.units,), initializer=initializer
+                )
+                setattr(self, name, weight)
+
+    def recurrent_step(self, z, states, training=False, recurrent_kernel=None):
+        """One step from the projected input `z = W·x` (`(batch, 4·units)`) and `[h, c]`.
+
+        `z` arrives un-normalized: `project_inputs` (inherited) computes `W·x` for the whole
+        sequence in one matmul, and its layer norm runs here, on the small per-step tensor.
+        Normalizing the large `(T, batch, 4·units)` tensor in one go measured slower on CPU
+        (several passes over memory that no longer fits in cache). The LSTM bias is folded
+        into that norm's bias (`beta + b`, a small vector), saving one op per step.
+        """
+        h_tm1, c_tm1 = states
+        beta = self.kernel_norm_beta
+        if self.use_bias:
+            beta = beta + self.bias
+        z = _layer_norm(z, self.kernel_norm_gamma, beta, self.norm_epsilon)
+        if training and self.recurrent_dropout > 0:
+            h_tm1 = h_tm1 * self.get_recurrent_dropout_mask(h_tm1)
+        if recurrent_kernel is None:
+            recurrent_kernel = self.recurrent_kernel
+        recurrent = _layer_norm(
+            ops.matmul(h_tm1, recurrent_kernel),
+            self.recurrent_norm_gamma,
+            self.recurrent_norm_beta,
+            self.norm_epsilon,
+        )
+        i, f, g, o = ops.split(z + recurrent, 4, axis=-1)
+        c = self.recurrent_activation(f) * c_tm1 + self.recurrent_activation(i) * self.activation(g)
+        c_normed = _layer_norm(c, self.state_norm_gamma, self.state_norm_beta, self.norm_epsilon)
+        h = self.recurrent_activation(o) * self.activation(c_normed)
+        return h, [h, c]
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "norm_gamma_initializer": keras.initializers.serialize(self.norm_gamma_initializer),
+            "norm_beta_initializer": keras.initializers.serialize(self.norm_beta_initializer),
+            "norm_epsilon": self.norm_epsilon,
+        }
+
+
+@keras.saving.register_keras_serializable(package="regkeras")
+class LayerNormLSTM(ProjectedLSTM):
+    """Layer-normalized LSTM layer (Ba, Kiros & Hinton 2016), a drop-in for `keras.layers.LSTM`.
+
+    The layer form of `LayerNormLSTMCell`: it takes every `keras.layers.LSTM` argument plus
+    the norm's epsilon and initializers. It runs on the shared fast path: `W·x` is computed
+    for the whole sequence in one matmul before the time loop, which then normalizes `W·x`,
+    `U·h` and the cell state step by step. Compare `lstm_with_output_norm`, which normalizes
+    only the layer's output.
+
+    Args:
+        units: Positive integer, size of the hidden and cell states.
+        norm_gamma_initializer: Initializer of the norm gains. Default `"ones"`.
+        norm_beta_initializer: Initializer of the norm biases. Default `"zeros"`.
+        norm_epsilon: Positive float added to the variance. Default `1e-3`.
+        return_sequences, return_state, go_backwards, stateful, unroll: As
+            `keras.layers.LSTM`.
+        **kwargs: Every other `keras.layers.LSTM` argument (`activation`, initializers,
+            regularizers, constraints, `dropout`, `recurrent_dropout`, `seed`, `name`, ...).
+
+    Call arguments:
+        sequences: A 3D tensor `(batch, timesteps, features)`.
+        initial_state: Optional list `[h, c]` of `(batch, units)` tensors.
+        mask: Optional boolean `(batch, timesteps)`; a masked step keeps the previous state.
+        training: Python boolean; dropout applies only when `True`.
+
+    Returns:
+        As `keras.layers.LSTM`.
+
+    Example:
+
+    >>> lstm = LayerNormLSTM(8, return_sequences=True)
+    >>> lstm(np.ones((2, 5, 3))).shape
+    (2, 5, 8)
+    """
+
+    cell_class = LayerNormLSTMCell
+    cell_args = LSTM_CELL_ARGS + NORM_ARGS
+
+    def __init__(
+        self,
+        units,
+        norm_gamma_initializer="ones",
+        norm_beta_initializer="zeros",
+        norm_epsilon=1e-3,
+        **kwargs,
+    ):
+        super().__init__(
+            units,
+            norm_gamma_initializer=norm_gamma_initializer,
+            norm_beta_initializer=norm_beta_initializer,
+            norm_epsilon=norm_epsilon,
+            **kwargs,
+        )
+
+
+def lstm_with_output_norm(
+    units,
+    *,
+    epsilon=1e-3,
+    return_sequences=True,
+    lstm_class=None,
+    name=None,
+    **lstm_kwargs,
+):
+    """An LSTM followed by layer normalization of its output ("layer norm before the output").
+
+    The course notes' simpler recipe: `LSTM(return_sequences=True)` then
+    `keras.layers.LayerNormalization`, returned as a small `keras.Sequential` that can be used
+    as a layer. It differs from Ba et al.'s `LayerNormLSTM` in *where* the normalization
+    acts. Here the recurrence is an ordinary LSTM and only the sequence handed to the next
+    layer is normalized (once per step, over the `units` features), so the pre-activations of
+    the gates and the cell state inside the loop are not normalized and the cell can still
+    saturate or drift over long sequences. In exchange it costs one cheap op per layer and
+    keeps the plain LSTM's speed (cuDNN on GPU with `keras.layers.LSTM`). `LayerNormLSTM`
+    normalizes `W·x`, `U·h` and `c_t` at every step, which is what stabilizes the
+    recurrent dynamics in the paper.
+
+    Args:
+        units: Positive integer, size of the LSTM's states.
+        epsilon: Positive float, the normalization's epsilon. Default `1e-3`.
+        return_sequences: Whether the LSTM returns the whole sequence. Default `True`.
+        lstm_class: The LSTM layer class; default `keras.layers.LSTM`. Any regkeras LSTM
+            (`WeightDropLSTM`, `ZoneoutLSTM`, ...) works too.
+        name: Optional name of the returned model.
+        **lstm_kwargs: Passed to `lstm_class` (`dropout`, `recurrent_dropout`, `seed`, ...).
+            `return_state` is not supported (a `Sequential` has one output).
+
+    Returns:
+        A `keras.Sequential` `[lstm_class(units, ...), LayerNormalization(epsilon)]`. A mask
+        given to it (e.g. from `Embedding(mask_zero=True)`) reaches the LSTM, but Keras does
+        not hand it on to the layers after the block (it warns); where a later layer or the
+        loss needs the mask, chain the two layers in a functional model instead.
+
+    Example:
+
+    >>> block = lstm_with_output_norm(8)
+    >>> block(np.ones((2, 5, 3))).shape
+    (2, 5, 8)
+    """
+    check_units(units)
+    epsilon = _check_epsilon("epsilon", epsilon)
+    if lstm_class is None:
+        lstm_class = keras.layers.LSTM
+    if not (isinstance(lstm_class, type) and issubclass(lstm_class, keras.layers.Layer)):
+        raise TypeError(f"`lstm_class` must be a Keras layer class, got lstm_class={lstm_class!r}.")
+    if lstm_kwargs.get("return_state"):
+        raise ValueError(
+            "`return_state=True` is not supported by lstm_with_output_norm: "
+            "the returned Sequential has a single output."
+        )
+    return keras.Sequential(
+        [
+            lstm_class(units, return_sequences=return_sequences, **lstm_kwargs),
+            keras.layers.LayerNormalization(epsilon=epsilon),
+        ],
+        name=name,
+    )

@@ -1,0 +1,601 @@
+"""LSTM layers that regularize the recurrence: weight drop (DropConnect) and zoneout.
+
+Every LSTM in regkeras (these and `regkeras.LayerNormLSTM`) shares one fast path,
+`ProjectedLSTM`. An LSTM step computes ``x_t·W + h_{t-1}·U``; only the second half depends on
+the previous step. So the layer first projects the whole sequence at once, one
+``[T·B, D] × [D, 4U]`` matmul, and the time loop then does only ``h·U``, the gates and the
+state update. `keras.layers.LSTM` on CPU computes ``x_t·W`` again inside every step.
+
+A cell therefore comes in two halves (`ProjectedLSTMCell`):
+
+- ``project_inputs(inputs)``: input dropout and ``x·W``, for one step or a whole sequence;
+- ``recurrent_step(z, states)``: everything that needs ``h_{t-1}``.
+
+``call`` chains the two, so each cell is also an ordinary Keras RNN cell
+(``keras.layers.RNN(ZoneoutLSTMCell(32))``). Random draws that must stay fixed for a whole
+sequence (the DropConnect mask) or that are needed at every step (zoneout masks) are made once
+per call, outside the loop, which keeps the loop free of random-number state.
+"""
+
+import numbers
+
+import keras
+from keras import ops
+
+# keras.layers.RNN runs its time loop with the backend's `rnn` function and makes the dropout
+# masks of its cells with the `DropoutRNNCell` mixin (one mask per sequence, reused at every
+# step). Keras exports neither, so we import them from where keras.layers.LSTM does.
+from keras.src.backend import rnn as _backend_rnn
+from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
+
+__all__ = [
+    "ProjectedLSTMCell",
+    "ProjectedLSTM",
+    "WeightDropLSTM",
+    "ZoneoutLSTMCell",
+    "ZoneoutLSTM",
+]
+
+# Arguments of keras.layers.LSTMCell other than `units`: a regkeras LSTM layer hands these to
+# its cell and keeps the rest (return_sequences, stateful, name, ...) for keras.layers.RNN.
+LSTM_CELL_ARGS = (
+    "activation",
+    "recurrent_activation",
+    "use_bias",
+    "kernel_initializer",
+    "recurrent_initializer",
+    "bias_initializer",
+    "unit_forget_bias",
+    "kernel_regularizer",
+    "recurrent_regularizer",
+    "bias_regularizer",
+    "kernel_constraint",
+    "recurrent_constraint",
+    "bias_constraint",
+    "dropout",
+    "recurrent_dropout",
+    "seed",
+)
+
+
+def check_units(units):
+    """Raises ValueError unless `units` is a positive integer."""
+    if isinstance(units, bool) or not isinstance(units, numbers.Integral) or units <= 0:
+        raise ValueError(f"`units` must be a positive integer, got units={units!r}.")
+    return int(units)
+
+
+def check_rate(name, value):
+    """Raises ValueError unless `value` is a number in [0, 1); `name` is the argument's name."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < 1:
+        raise ValueError(f"`{name}` must be a float in [0, 1), got {name}={value!r}.")
+    return float(value)
+
+
+def pop_cell_kwargs(kwargs, names=LSTM_CELL_ARGS):
+    """Moves the cell's arguments out of a layer's `kwargs` (in place) into a new dict."""
+    return {name: kwargs.pop(name) for name in names if name in kwargs}
+
+
+@keras.saving.register_keras_serializable(package="regkeras")
+class ProjectedLSTMCell(keras.layers.Layer, DropoutRNNCell):
+    """LSTM cell split into an input projection and a recurrent step (Hochreiter 1997).
+
+    The equations, weights and weight layout (`kernel`, `recurrent_kernel`, `bias`, gates in
+    the order i, f, c, o) are those of `keras.layers.LSTMCell`, so `set_weights` works across
+    the two. `project_inputs` holds the part of a step that does not need the previous state,
+    so that `ProjectedLSTM` can run it on a whole sequence at once; `recurrent_step` holds the
+    rest. Subclasses change one half or the other.
+
+    Args:
+        units: Positive integer, size of the hidden and cell states.
+        activation: Activation of the candidate and of the cell state. Default `"tanh"`.
+        recurrent_activation: Activation of the gates. Default `"sigmoid"`.
+        use_bias: Whether to add a bias. Default `True`.
+        kernel_initializer, recurrent_initializer, bias_initializer: Initializers of `W`
+            (`(input_dim, 4 * units)`), `U` (`(units, 4 * units)`) and the bias.
+        unit_forget_bias: Add 1 to the forget gate's bias at initialization. Default `True`.
+        kernel_regularizer, recurrent_regularizer, bias_regularizer: Weight regularizers.
+        kernel_constraint, recurrent_constraint, bias_constraint: Weight constraints.
+        dropout: Float in [0, 1), fraction of the inputs dropped; one mask per sequence.
+        recurrent_dropout: Float in [0, 1), fraction of `h_{t-1}` dropped before `U`; one
+            mask per sequence (Gal & Ghahramani 2016).
+        seed: Integer seed for the cell's random draws.
+
+    Call arguments:
+        inputs: A 2D tensor `(batch, features)`.
+        states: List `[h, c]` of two `(batch, units)` tensors.
+        training: Python boolean; dropout applies only when `True`.
+
+    Returns:
+        `(h, [h, c])`: the output and the new states.
+
+    Example:
+
+    >>> rnn = keras.layers.RNN(ProjectedLSTMCell(4), return_sequences=True)
+    >>> rnn(np.zeros((2, 3, 5))).shape
+    (2, 3, 4)
+    """
+
+    def __init__(
+        self,
+        units,
+        activation="tanh",
+        recurrent_activation="sigmoid",
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        recurrent_initializer="orthogonal",
+        bias_initializer="zeros",
+        unit_forget_bias=True,
+        kernel_regularizer=None,
+        recurrent_regularizer=None,
+        bias_regularizer=None,
+        kernel_constraint=None,
+        recurrent_constraint=None,
+        bias_constraint=None,
+        dropout=0.0,
+        recurrent_dropout=0.0,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.units = check_units(units)
+        self.activation = keras.activations.get(activation)
+        self.recurrent_activation = keras.activations.get(recurrent_activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
+        self.recurrent_initializer = keras.initializers.get(recurrent_initializer)
+        self.bias_initializer = keras.initializers.get(bias_initializer)
+        self.unit_forget_bias = bool(unit_forget_bias)
+        self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
+        self.recurrent_regularizer = keras.regularizers.get(recurrent_regularizer)
+        self.bias_regularizer = keras.regularizers.get(bias_regularizer)
+        self.kernel_constraint = keras.constraints.get(kernel_constraint)
+        self.recurrent_constraint = keras.constraints.get(recurrent_constraint)
+        self.bias_constraint = keras.constraints.get(bias_constraint)
+        self.dropout = check_rate("dropout", dropout)
+        self.recurrent_dropout = check_rate("recurrent_dropout", recurrent_dropout)
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
+            raise TypeError(f"`seed` must be an integer or None, got seed={seed!r}.")
+        self.seed = seed
+        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.state_size = [self.units, self.units]
+        self.output_size = self.units
+
+    def build(self, input_shape):
+        input_dim = input_shape[-1]
+        self.kernel = self.add_weight(
+            name="kernel",
+            shape=(input_dim, 4 * self.units),
+            initializer=self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
+        )
+        self.recurrent_kernel = self.add_weight(
+            name="recurrent_kernel",
+            shape=(self.units, 4 * self.units),
+            initializer=self.recurrent_initializer,
+            regularizer=self.recurrent_regularizer,
+            constraint=self.recurrent_constraint,
+        )
+        self.bias = None
+        if self.use_bias:
+            bias_initializer = self.bias_initializer
+            if self.unit_forget_bias:
+                units, base = self.units, self.bias_initializer
+
+                def bias_initializer(shape, dtype=None):
+                    # i and c, o gates from the user's initializer, forget gate starts at 1.
+                    return ops.concatenate(
+                        [
+                            base((units,), dtype=dtype),
+                            ops.ones((units,), dtype=dtype),
+                            base((2 * units,), dtype=dtype),
+                        ]
+                    )
+
+            self.bias = self.add_weight(
+                name="bias",
+                shape=(4 * self.units,),
+                initializer=bias_initializer,
+                regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
+            )
+
+    def project_inputs(self, inputs, training=False):
+        """`dropout(x)·W` for one step `(batch, D)` or a time-major sequence `(T, batch, D)`.
+
+        The input-dropout mask has shape `(batch, D)`, so on a sequence it broadcasts over
+        time: the same units are dropped at every step. (`keras.layers.RNN` makes the mask
+        from the first step before the loop starts and clears it afterwards.) The bias is
+        added inside the step, as keras.layers.LSTMCell does: on the small per-step tensor
+        that is cheaper than one more pass over the large `(T, batch, 4·units)` result, and
+        it keeps Keras' order of summation, `(x·W + h·U) + b`.
+        """
+        if training and self.dropout > 0:
+            inputs = inputs * self.get_dropout_mask(inputs)
+        return ops.matmul(inputs, self.kernel)
+
+    def gates(self, z, h_tm1, training=False, recurrent_kernel=None):
+        """The four gate pre-activations `z + dropout(h_{t-1})·U + b`, split as (i, f, c, o)."""
+        if training and self.recurrent_dropout > 0:
+            h_tm1 = h_tm1 * self.get_recurrent_dropout_mask(h_tm1)
+        if recurrent_kernel is None:
+            recurrent_kernel = self.recurrent_kernel
+        z = z + ops.matmul(h_tm1, recurrent_kernel)
+        if self.use_bias:
+            z = z + self.bias
+        return ops.split(z, 4, axis=-1)
+
+    def recurrent_step(self, z, states, training=False, recurrent_kernel=None):
+        """One step from the projected input `z` (`(batch, 4·units)`) and `states = [h, c]`.
+
+        `recurrent_kernel`, when given, replaces `U` for this step (weight drop passes the
+        masked matrix here).
+        """
+        h_tm1, c_tm1 = states
+        i, f, g, o = self.gates(z, h_tm1, training, recurrent_kernel)
+        c = self.recurrent_activation(f) * c_tm1 + self.recurrent_activation(i) * self.activation(g)
+        h = self.recurrent_activation(o) * self.activation(c)
+        return h, [h, c]
+
+    def call(self, inputs, states, training=False):
+        return self.recurrent_step(self.project_inputs(inputs, training), states, training)
+
+    def get_initial_state(self, batch_size=None):
+        return [ops.zeros((batch_size, d), dtype=self.compute_dtype) for d in self.state_size]
+
+    def get_config(self):
+        ser = keras.saving.serialize_keras_object
+        config = {
+            "units": self.units,
+            "activation": keras.activations.serialize(self.activation),
+            "recurrent_activation": keras.activations.serialize(self.recurrent_activation),
+            "use_bias": self.use_bias,
+            "kernel_initializer": ser(self.kernel_initializer),
+            "recurrent_initializer": ser(self.recurrent_initializer),
+            "bias_initializer": ser(self.bias_initializer),
+            "unit_forget_bias": self.unit_forget_bias,
+            "kernel_regularizer": ser(self.kernel_regularizer),
+            "recurrent_regularizer": ser(self.recurrent_regularizer),
+            "bias_regularizer": ser(self.bias_regularizer),
+            "kernel_constraint": ser(self.kernel_constraint),
+            "recurrent_constraint": ser(self.recurrent_constraint),
+            "bias_constraint": ser(self.bias_constraint),
+            "dropout": self.dropout,
+            "recurrent_dropout": self.recurrent_dropout,
+            "seed": self.seed,
+        }
+        return {**super().get_config(), **config}
+
+
+@keras.saving.register_keras_serializable(package="regkeras")
+class ProjectedLSTM(keras.layers.RNN):
+    """Drop-in `keras.layers.LSTM` whose input projection runs outside the time loop.
+
+    The shared fast path of the regkeras LSTMs (Hochreiter 1997 equations). It transposes the
+    inputs to time-major, projects every step with one matmul (`cell.project_inputs`), makes
+    the per-call random draws (`draw_per_call`), and runs `cell.recurrent_step` with the same
+    backend loop as `keras.layers.RNN`, so masking, `go_backwards`, `stateful`, `unroll` and
+    initial states behave exactly as in Keras. Used as is, it is a plain LSTM with Keras' weight
+    layout: `layer.set_weights(keras_lstm.get_weights())` gives the same outputs.
+
+    Args:
+        units: Positive integer, size of the hidden and cell states.
+        return_sequences: Return the whole output sequence instead of the last output.
+        return_state: Also return the final states `h` and `c`.
+        go_backwards: Process the sequence backwards (and return the reversed sequence).
+        stateful: Carry the final states of a batch over as initial states of the next.
+        unroll: Unroll the time loop (needs a fixed sequence length).
+        **kwargs: Every other `keras.layers.LSTM` argument: `activation`,
+            `recurrent_activation`, `use_bias`, the initializers, regularizers and constraints,
+            `unit_forget_bias`, `dropout`, `recurrent_dropout`, `seed`,
+            `activity_regularizer`, `zero_output_for_mask`, and base layer arguments.
+
+    Call arguments:
+        sequences: A 3D tensor `(batch, timesteps, features)`.
+        initial_state: Optional list `[h, c]` of `(batch, units)` tensors.
+        mask: Optional boolean `(batch, timesteps)`; a masked step keeps the previous state.
+        training: Python boolean; the regularizers apply only when `True`.
+
+    Returns:
+        As `keras.layers.LSTM`: `(batch, units)`, or `(batch, timesteps, units)` with
+        `return_sequences`, followed by the states `h` and `c` with `return_state`.
+
+    Example:
+
+    >>> lstm = ProjectedLSTM(8, return_sequences=True)
+    >>> lstm(np.zeros((2, 5, 3))).shape
+    (2, 5, 8)
+    """
+
+    cell_class = ProjectedLSTMCell
+    cell_args = LSTM_CELL_ARGS
+
+    def __init__(
+        self,
+        units,
+        return_sequences=False,
+        return_state=False,
+        go_backwards=False,
+        stateful=False,
+        unroll=False,
+        **kwargs,
+    ):
+        cell = self.cell_class(
+            units,
+            **pop_cell_kwargs(kwargs, self.cell_args),
+            dtype=kwargs.get("dtype"),
+            trainable=kwargs.get("trainable", True),
+            name="lstm_cell",
+        )
+        super().__init__(
+            cell,
+            return_sequences=return_sequences,
+            return_state=return_state,
+            go_backwards=go_backwards,
+            stateful=stateful,
+            unroll=unroll,
+            **kwargs,
+        )
+        self.input_spec = keras.layers.InputSpec(ndim=3)
+
+    @property
+    def units(self):
+        return self.cell.units
+
+    def draw_per_call(self, time_steps, batch_size, training):
+        """Random draws made once per call, before the loop. Subclasses override this.
+
+        Returns `(per_step, per_call)`: two dicts of keyword arguments for
+        `cell.recurrent_step`. Values in `per_step` are time-major tensors `(T, batch, ...)`,
+        sliced one step at a time by the loop; values in `per_call` are used whole at every
+        step.
+        """
+        return {}, {}
+
+    def inner_loop(self, sequences, initial_state, mask, training=False):
+        # Called by keras.layers.RNN.call, which has already prepared the initial (or stored)
+        # states and the cell's dropout masks.
+        if isinstance(mask, (list, tuple)):
+            mask = mask[0]
+        cell = self.cell
+        # 1. Time-major first: transposing the D-wide inputs is cheaper than the 4U-wide result.
+        inputs = ops.transpose(sequences, (1, 0, 2))
+        # 2. x·W for every step in one matmul (the LN cell also normalizes it here).
+        projected = cell.project_inputs(inputs, training=training)
+        # 3. Random draws for the whole call, outside the loop.
+        time_steps, batch_size = ops.shape(inputs)[0], ops.shape(inputs)[1]
+        per_step, per_call = self.draw_per_call(time_steps, batch_size, training)
+        if mask is not None:
+            mask = ops.transpose(mask, (1, 0))
+
+        names = list(per_step)
+
+        def step(step_inputs, states):
+            z, *rest = step_inputs
+            per_step_t = dict(zip(names, rest))
+            return cell.recurrent_step(z, list(states), training, **per_step_t, **per_call)
+
+        last_output, outputs, states = _backend_rnn(
+            step,
+            (projected, *per_step.values()),  # a flat tuple, read one time step at a time
+            list(initial_state),
+            go_backwards=self.go_backwards,
+            mask=mask,
+            unroll=self.unroll,
+            input_length=sequences.shape[1],
+            time_major=True,
+            zero_output_for_mask=self.zero_output_for_mask,
+            return_all_outputs=self.return_sequences,
+        )
+        return last_output, ops.transpose(outputs, (1, 0, 2)), states
+
+    def get_config(self):
+        config = super().get_config()
+        del config["cell"]
+        cell_config = self.cell.get_config()
+        for key in ("name", "trainable", "dtype"):
+            cell_config.pop(key, None)
+        return {**config, **cell_config}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package="regkeras")
+class WeightDropLSTM(ProjectedLSTM):
+    """LSTM with DropConnect on the recurrent kernel (weight drop; Merity et al. 2017, AWD-LSTM).
+
+    In training, each call draws one mask over the hidden-to-hidden matrix `U`, drops a
+    fraction `weight_dropout` of its entries (scaling the rest by `1 / (1 - weight_dropout)`),
+    and runs every time step, for every sequence in the batch, with that one matrix. Unlike
+    dropout on `h`, this leaves the recurrent state itself intact. At inference `U` is used
+    unchanged, so the layer is an ordinary LSTM; with `weight_dropout=0` it computes the same
+    numbers as `keras.layers.LSTM` with the same weights.
+
+    Args:
+        units: Positive integer, size of the hidden and cell states.
+        weight_dropout: Float in [0, 1), fraction of `U`'s entries dropped per call.
+            Default 0.5 (AWD-LSTM's setting for word-level models).
+        return_sequences, return_state, go_backwards, stateful, unroll: As
+            `keras.layers.LSTM`.
+        **kwargs: Every other `keras.layers.LSTM` argument (`activation`, initializers,
+            regularizers, constraints, `dropout`, `recurrent_dropout`, `seed`, `name`, ...).
+            `seed` also seeds the weight-drop masks.
+
+    Call arguments:
+        sequences: A 3D tensor `(batch, timesteps, features)`.
+        initial_state: Optional list `[h, c]` of `(batch, units)` tensors.
+        mask: Optional boolean `(batch, timesteps)`; a masked step keeps the previous state.
+        training: Python boolean; weight drop applies only when `True`.
+
+    Returns:
+        As `keras.layers.LSTM`.
+
+    Example:
+
+    >>> lstm = WeightDropLSTM(8, weight_dropout=0.5, return_sequences=True, seed=0)
+    >>> lstm(np.ones((2, 5, 3)), training=True).shape
+    (2, 5, 8)
+    """
+
+    def __init__(self, units, weight_dropout=0.5, **kwargs):
+        self.weight_dropout = check_rate("weight_dropout", weight_dropout)
+        super().__init__(units, **kwargs)
+
+    def sample_weight_mask(self):
+        """A fresh keep-mask for `U`: shape `(units, 4 * units)`, 1 = kept, 0 = dropped."""
+        cell = self.cell
+        noise = keras.random.uniform(cell.recurrent_kernel.shape, seed=cell.seed_generator)
+        return ops.cast(noise >= self.weight_dropout, cell.compute_dtype)
+
+    def draw_per_call(self, time_steps, batch_size, training):
+        if not (training and self.weight_dropout > 0):
+            return {}, {}
+        kernel = self.cell.recurrent_kernel * self.sample_weight_mask()
+        return {}, {"recurrent_kernel": kernel / (1.0 - self.weight_dropout)}
+
+    def get_config(self):
+        return {**super().get_config(), "weight_dropout": self.weight_dropout}
+
+
+@keras.saving.register_keras_serializable(package="regkeras")
+class ZoneoutLSTMCell(ProjectedLSTMCell):
+    """LSTM cell with zoneout (Krueger et al. 2016, "Zoneout: Regularizing RNNs by Randomly
+    Preserving Hidden Activations").
+
+    In training, at every step each unit of the cell state keeps its previous value with
+    probability `zoneout_c` instead of taking the LSTM's update, and each unit of the hidden
+    state does so with probability `zoneout_h`; fresh masks are drawn at every step. As in the
+    paper, the candidate `h` is computed from the updated (not zoned-out) cell state. At
+    inference the cell uses the expectation, `z · old + (1 - z) · new`, for both states.
+
+    Args:
+        units: Positive integer, size of the hidden and cell states.
+        zoneout_c: Float in [0, 1), probability that a cell-state unit keeps its value.
+            Default 0.5 (the paper's setting for character-level PTB).
+        zoneout_h: Float in [0, 1), probability that a hidden-state unit keeps its value.
+            Default 0.05.
+        **kwargs: The arguments of `ProjectedLSTMCell` / `keras.layers.LSTMCell`
+            (`activation`, initializers, `dropout`, `recurrent_dropout`, `seed`, ...).
+
+    Call arguments:
+        inputs: A 2D tensor `(batch, features)`.
+        states: List `[h, c]` of two `(batch, units)` tensors.
+        training: Python boolean; random zoneout when `True`, its expectation otherwise.
+
+    Returns:
+        `(h, [h, c])`: the output and the new states.
+
+    Example:
+
+    >>> rnn = keras.layers.RNN(ZoneoutLSTMCell(4, zoneout_c=0.5, zoneout_h=0.05))
+    >>> rnn(np.zeros((2, 3, 5))).shape
+    (2, 4)
+    """
+
+    def __init__(self, units, zoneout_c=0.5, zoneout_h=0.05, **kwargs):
+        super().__init__(units, **kwargs)
+        self.zoneout_c = check_rate("zoneout_c", zoneout_c)
+        self.zoneout_h = check_rate("zoneout_h", zoneout_h)
+
+    def sample_zoneout_masks(self, shape):
+        """Boolean keep-masks `(keep_c, keep_h)` of shape `shape + (units,)`.
+
+        `True` means the unit keeps its old value; it is `True` with probability `zoneout_c`
+        (resp. `zoneout_h`).
+        """
+        shape = tuple(shape) + (self.units,)
+        keep_c = keras.random.uniform(shape, seed=self.seed_generator) < self.zoneout_c
+        keep_h = keras.random.uniform(shape, seed=self.seed_generator) < self.zoneout_h
+        return keep_c, keep_h
+
+    def recurrent_step(
+        self, z, states, training=False, recurrent_kernel=None, keep_c=None, keep_h=None
+    ):
+        """As `ProjectedLSTMCell.recurrent_step`, then zoneout.
+
+        With the boolean masks `keep_c`, `keep_h` (training) each unit takes its old value
+        where its mask is `True`; without them (inference) the step returns the expectation
+        `z · old + (1 - z) · new`.
+        """
+        h_tm1, c_tm1 = states
+        h, (_, c) = super().recurrent_step(z, states, training, recurrent_kernel)
+        if keep_c is not None:
+            if self.zoneout_c > 0:
+                c = ops.where(keep_c, c_tm1, c)
+            if self.zoneout_h > 0:
+                h = ops.where(keep_h, h_tm1, h)
+        else:
+            # z·old + (1 - z)·new, written with one multiplication.
+            if self.zoneout_c > 0:
+                c = c + self.zoneout_c * (c_tm1 - c)
+            if self.zoneout_h > 0:
+                h = h + self.zoneout_h * (h_tm1 - h)
+        return h, [h, c]
+
+    def call(self, inputs, states, training=False):
+        keep_c = keep_h = None
+        if training and (self.zoneout_c > 0 or self.zoneout_h > 0):
+            keep_c, keep_h = self.sample_zoneout_masks(ops.shape(inputs)[:1])
+        z = self.project_inputs(inputs, training)
+        return self.recurrent_step(z, states, training, keep_c=keep_c, keep_h=keep_h)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "zoneout_c": self.zoneout_c,
+            "zoneout_h": self.zoneout_h,
+        }
+
+
+@keras.saving.register_keras_serializable(package="regkeras")
+class ZoneoutLSTM(ProjectedLSTM):
+    """LSTM layer with zoneout (Krueger et al. 2016): units randomly keep their previous value.
+
+    The layer form of `ZoneoutLSTMCell`, on the shared fast path: the input projection runs
+    once for the whole sequence and the zoneout masks for every step are drawn in one go
+    before the loop. Training uses random masks (separate rates for the cell state `c` and
+    the hidden state `h`); inference uses the expectation `z · old + (1 - z) · new`.
+
+    Args:
+        units: Positive integer, size of the hidden and cell states.
+        zoneout_c: Float in [0, 1), probability that a cell-state unit keeps its value.
+            Default 0.5.
+        zoneout_h: Float in [0, 1), probability that a hidden-state unit keeps its value.
+            Default 0.05.
+        return_sequences, return_state, go_backwards, stateful, unroll: As
+            `keras.layers.LSTM`.
+        **kwargs: Every other `keras.layers.LSTM` argument (`activation`, initializers,
+            regularizers, constraints, `dropout`, `recurrent_dropout`, `seed`, `name`, ...).
+
+    Call arguments:
+        sequences: A 3D tensor `(batch, timesteps, features)`.
+        initial_state: Optional list `[h, c]` of `(batch, units)` tensors.
+        mask: Optional boolean `(batch, timesteps)`; a masked step keeps the previous state.
+        training: Python boolean; random zoneout when `True`, its expectation otherwise.
+
+    Returns:
+        As `keras.layers.LSTM`.
+
+    Example:
+
+    >>> lstm = ZoneoutLSTM(8, zoneout_c=0.5, zoneout_h=0.05, return_sequences=True)
+    >>> lstm(np.ones((2, 5, 3)), training=True).shape
+    (2, 5, 8)
+    """
+
+    cell_class = ZoneoutLSTMCell
+    cell_args = LSTM_CELL_ARGS + ("zoneout_c", "zoneout_h")
+
+    def __init__(self, units, zoneout_c=0.5, zoneout_h=0.05, **kwargs):
+        super().__init__(units, zoneout_c=zoneout_c, zoneout_h=zoneout_h, **kwargs)
+
+    def draw_per_call(self, time_steps, batch_size, training):
+        cell = self.cell
+        if not (training and (cell.zoneout_c > 0 or cell.zoneout_h > 0)):
+            return {}, {}
+        keep_c, keep_h = cell.sample_zoneout_masks((time_steps, batch_size))
+        return {"keep_c": keep_c, "keep_h": keep_h}, {}
