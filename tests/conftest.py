@@ -11,7 +11,8 @@ import pytest  # noqa: E402
 
 @pytest.fixture(autouse=True)
 def _seed():
-    """Every test starts from the same random state."""
+    """Every test starts from a fresh Keras session (layer names restart) and the same seed."""
+    keras.backend.clear_session()
     keras.utils.set_random_seed(1234)
     yield
 
