@@ -104,7 +104,7 @@ class LayerNormLSTMCell(ProjectedLSTMCell):
     Example:
 
     >>> rnn = keras.layers.RNN(LayerNormLSTMCell(4), return_sequences=True)
-    >>> rnn(np.ones((2, 3, 5))).shape
+    >>> tuple(rnn(np.ones((2, 3, 5))).shape)
     (2, 3, 4)
     """
 
@@ -205,7 +205,7 @@ class LayerNormLSTM(ProjectedLSTM):
     Example:
 
     >>> lstm = LayerNormLSTM(8, return_sequences=True)
-    >>> lstm(np.ones((2, 5, 3))).shape
+    >>> tuple(lstm(np.ones((2, 5, 3))).shape)
     (2, 5, 8)
     """
 
@@ -270,7 +270,7 @@ def lstm_with_output_norm(
     Example:
 
     >>> block = lstm_with_output_norm(8)
-    >>> block(np.ones((2, 5, 3))).shape
+    >>> tuple(block(np.ones((2, 5, 3))).shape)
     (2, 5, 8)
     """
     check_units(units)

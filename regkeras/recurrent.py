@@ -4,7 +4,10 @@ Every LSTM in regkeras (these and `regkeras.LayerNormLSTM`) shares one fast path
 `ProjectedLSTM`. An LSTM step computes ``x_t·W + h_{t-1}·U``; only the second half depends on
 the previous step. So the layer first projects the whole sequence at once, one
 ``[T·B, D] × [D, 4U]`` matmul, and the time loop then does only ``h·U``, the gates and the
-state update. `keras.layers.LSTM` on CPU computes ``x_t·W`` again inside every step.
+state update. `keras.layers.LSTM` on CPU computes ``x_t·W`` inside every step instead. The
+saving is clear on one core; on two, TensorFlow already overlaps Keras' per-step ``x_t·W`` with
+the recurrence, and the point of the shared path is that each regularizer adds only its own
+small per-step cost (numbers in ``benchmarks/RESULTS.md``).
 
 A cell therefore comes in two halves (`ProjectedLSTMCell`):
 
@@ -113,7 +116,7 @@ class ProjectedLSTMCell(keras.layers.Layer, DropoutRNNCell):
     Example:
 
     >>> rnn = keras.layers.RNN(ProjectedLSTMCell(4), return_sequences=True)
-    >>> rnn(np.zeros((2, 3, 5))).shape
+    >>> tuple(rnn(np.zeros((2, 3, 5))).shape)
     (2, 3, 4)
     """
 
@@ -305,7 +308,7 @@ class ProjectedLSTM(keras.layers.RNN):
     Example:
 
     >>> lstm = ProjectedLSTM(8, return_sequences=True)
-    >>> lstm(np.zeros((2, 5, 3))).shape
+    >>> tuple(lstm(np.zeros((2, 5, 3))).shape)
     (2, 5, 8)
     """
 
@@ -362,7 +365,7 @@ class ProjectedLSTM(keras.layers.RNN):
         cell = self.cell
         # 1. Time-major first: transposing the D-wide inputs is cheaper than the 4U-wide result.
         inputs = ops.transpose(sequences, (1, 0, 2))
-        # 2. x·W for every step in one matmul (the LN cell also normalizes it here).
+        # 2. x·W for every step in one matmul.
         projected = cell.project_inputs(inputs, training=training)
         # 3. Random draws for the whole call, outside the loop.
         time_steps, batch_size = ops.shape(inputs)[0], ops.shape(inputs)[1]
@@ -437,7 +440,7 @@ class WeightDropLSTM(ProjectedLSTM):
     Example:
 
     >>> lstm = WeightDropLSTM(8, weight_dropout=0.5, return_sequences=True, seed=0)
-    >>> lstm(np.ones((2, 5, 3)), training=True).shape
+    >>> tuple(lstm(np.ones((2, 5, 3)), training=True).shape)
     (2, 5, 8)
     """
 
@@ -492,7 +495,7 @@ class ZoneoutLSTMCell(ProjectedLSTMCell):
     Example:
 
     >>> rnn = keras.layers.RNN(ZoneoutLSTMCell(4, zoneout_c=0.5, zoneout_h=0.05))
-    >>> rnn(np.zeros((2, 3, 5))).shape
+    >>> tuple(rnn(np.zeros((2, 3, 5))).shape)
     (2, 4)
     """
 
@@ -583,7 +586,7 @@ class ZoneoutLSTM(ProjectedLSTM):
     Example:
 
     >>> lstm = ZoneoutLSTM(8, zoneout_c=0.5, zoneout_h=0.05, return_sequences=True)
-    >>> lstm(np.ones((2, 5, 3)), training=True).shape
+    >>> tuple(lstm(np.ones((2, 5, 3)), training=True).shape)
     (2, 5, 8)
     """
 
