@@ -61,6 +61,17 @@ def _check_monitor(monitor):
         )
 
 
+class _FiniteBestMixin:
+    """A NaN/inf value is never a new best, and any finite value beats a NaN/inf best."""
+
+    def _is_improvement(self, monitor_value, reference_value):
+        if not _finite(monitor_value):
+            return False
+        if reference_value is None or not _finite(reference_value):
+            return True
+        return super()._is_improvement(monitor_value, reference_value)
+
+
 class _StatefulCallbackMixin:
     """Pending-state handling shared by callbacks that ResumableBackupAndRestore restores.
 
@@ -83,7 +94,8 @@ class _StatefulCallbackMixin:
         self._pending_state = None
 
 
-class BestWeightsEarlyStopping(_StatefulCallbackMixin, keras.callbacks.EarlyStopping):
+class BestWeightsEarlyStopping(_FiniteBestMixin, _StatefulCallbackMixin,
+                               keras.callbacks.EarlyStopping):
     """Early stopping that always leaves the model at its best epoch (Prechelt, 1998).
 
     Stops training when ``monitor`` has not improved for ``patience`` epochs and, at the end
@@ -163,13 +175,6 @@ class BestWeightsEarlyStopping(_StatefulCallbackMixin, keras.callbacks.EarlyStop
         self.best_epoch = None
         self.stopped_early = False
 
-    def _is_improvement(self, monitor_value, reference_value):
-        if not _finite(monitor_value):
-            return False
-        if reference_value is None or not _finite(reference_value):
-            return True
-        return super()._is_improvement(monitor_value, reference_value)
-
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
         self.best_epoch = None
@@ -239,7 +244,8 @@ class BestWeightsEarlyStopping(_StatefulCallbackMixin, keras.callbacks.EarlyStop
         self.best_weights = [np.array(a) for a in arrays] if arrays else None
 
 
-class BestModelCheckpoint(_StatefulCallbackMixin, keras.callbacks.ModelCheckpoint):
+class BestModelCheckpoint(_FiniteBestMixin, _StatefulCallbackMixin,
+                          keras.callbacks.ModelCheckpoint):
     """Saves the model whenever the monitored value reaches a new best (Keras' ModelCheckpoint).
 
     ``keras.callbacks.ModelCheckpoint(save_best_only=True)`` with two fixes for long runs:
@@ -281,13 +287,6 @@ class BestModelCheckpoint(_StatefulCallbackMixin, keras.callbacks.ModelCheckpoin
             save_weights_only=weights_only,
             mode=mode,
         )
-
-    def _is_improvement(self, monitor_value, reference_value):
-        if not _finite(monitor_value):
-            return False
-        if reference_value is None or not _finite(reference_value):
-            return True
-        return super()._is_improvement(monitor_value, reference_value)
 
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)

@@ -24,3 +24,13 @@ def data_dir():
     if not path or not os.path.isdir(path):
         pytest.skip("REGKERAS_DATA is not set to a folder of corpora")
     return path
+
+
+@pytest.fixture
+def mixed_bfloat16():
+    """Runs a test under the mixed_bfloat16 policy and always restores float32 after it."""
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy("float32")

@@ -12,15 +12,6 @@ def np_(x):
     return keras.ops.convert_to_numpy(x)
 
 
-@pytest.fixture
-def mixed_bfloat16():
-    keras.mixed_precision.set_global_policy("mixed_bfloat16")
-    try:
-        yield
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
-
-
 # ------------------------------------------------------------------------------------------
 # LockedDropout
 # ------------------------------------------------------------------------------------------

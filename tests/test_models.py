@@ -76,15 +76,6 @@ def batch_ids(seed=0, pad=False):
     return ids
 
 
-@pytest.fixture
-def mixed_bfloat16():
-    keras.mixed_precision.set_global_policy("mixed_bfloat16")
-    try:
-        yield
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
-
-
 # ------------------------------------------------------------------------------------------
 # Shapes, dtypes, inference vs training, describe
 # ------------------------------------------------------------------------------------------

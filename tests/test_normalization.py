@@ -338,15 +338,6 @@ def test_saved_models_load_in_a_fresh_process(tmp_path):
     assert result.stdout.count("ok ") == len(builders), result.stdout
 
 
-@pytest.fixture
-def mixed_bfloat16():
-    keras.mixed_precision.set_global_policy("mixed_bfloat16")
-    try:
-        yield
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
-
-
 @pytest.mark.parametrize("block", ["layer", "output_norm"])
 def test_mixed_precision_forward_and_train_step(block, mixed_bfloat16):
     inputs = keras.Input((T,), dtype="int32")

@@ -422,15 +422,6 @@ def test_config_keeps_layer_specific_arguments():
 # --- mixed precision, saving, errors --------------------------------------------------------
 
 
-@pytest.fixture
-def mixed_bfloat16():
-    keras.mixed_precision.set_global_policy("mixed_bfloat16")
-    try:
-        yield
-    finally:
-        keras.mixed_precision.set_global_policy("float32")
-
-
 @pytest.mark.parametrize("kind", KINDS)
 def test_mixed_precision_forward_and_train_step(kind, mixed_bfloat16):
     inputs = keras.Input((T,), dtype="int32")
