@@ -1,6 +1,9 @@
 """Shared test setup: quiet TensorFlow, seeded Keras, the data directory for real corpora."""
 
 import os
+import subprocess
+import sys
+import textwrap
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
@@ -34,3 +37,34 @@ def mixed_bfloat16():
         yield
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+@pytest.fixture
+def load_in_fresh_process():
+    """Checks saved models in a new Python process that imports only regkeras.
+
+    Call it with a folder holding ``x.npy`` and, for each name, ``<name>.keras`` and the expected
+    ``<name>.npy`` (that model's output on x). Each model is loaded with ``safe_mode=True`` and
+    compared; returns the process' stdout, one ``ok <name> <layers[1] class>`` line per model.
+    """
+
+    def check(folder, names):
+        script = textwrap.dedent(
+            f"""
+            import numpy as np, keras, regkeras
+            folder = {str(folder)!r}
+            x = np.load(folder + "/x.npy")
+            for name in {list(names)!r}:
+                model = keras.saving.load_model(folder + "/" + name + ".keras", safe_mode=True)
+                expected = np.load(folder + "/" + name + ".npy")
+                np.testing.assert_allclose(model(x), expected, rtol=1e-6, atol=1e-6)
+                print("ok", name, type(model.layers[1]).__name__)
+            """
+        )
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+        result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                                env=env, timeout=300)
+        assert result.returncode == 0, result.stderr[-3000:]
+        return result.stdout
+
+    return check

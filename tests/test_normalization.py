@@ -7,10 +7,6 @@ using the layer's own (randomized) weights, and the hoisted layer against the pe
 
 import itertools
 import json
-import os
-import subprocess
-import sys
-import textwrap
 
 import keras
 import numpy as np
@@ -301,7 +297,7 @@ def test_config_round_trip():
     assert LayerNormLSTMCell.from_config(cell.get_config()).get_config() == cell.get_config()
 
 
-def test_saved_models_load_in_a_fresh_process(tmp_path):
+def test_saved_models_load_in_a_fresh_process(tmp_path, load_in_fresh_process):
     x = random_inputs(16)
     builders = {
         "layer": lambda: LayerNormLSTM(U, return_sequences=True),
@@ -318,24 +314,8 @@ def test_saved_models_load_in_a_fresh_process(tmp_path):
         model.save(tmp_path / f"{name}.keras")
         np.save(tmp_path / f"{name}.npy", np.asarray(model(x)))
     np.save(tmp_path / "x.npy", x)
-    script = textwrap.dedent(
-        f"""
-        import numpy as np, keras, regkeras
-        folder = {str(tmp_path)!r}
-        x = np.load(folder + "/x.npy")
-        for name in {list(builders)!r}:
-            model = keras.saving.load_model(folder + "/" + name + ".keras", safe_mode=True)
-            expected = np.load(folder + "/" + name + ".npy")
-            np.testing.assert_allclose(model(x), expected, rtol=1e-6, atol=1e-6)
-            print("ok", name)
-        """
-    )
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.count("ok ") == len(builders), result.stdout
+    stdout = load_in_fresh_process(tmp_path, builders)
+    assert stdout.count("ok ") == len(builders), stdout
 
 
 @pytest.mark.parametrize("block", ["layer", "output_norm"])

@@ -6,10 +6,6 @@ i, f, c, o) with the layers' own weights; drop-in behaviour against keras.layers
 
 import itertools
 import json
-import os
-import subprocess
-import sys
-import textwrap
 
 import keras
 import numpy as np
@@ -437,7 +433,7 @@ def test_mixed_precision_forward_and_train_step(kind, mixed_bfloat16):
     assert np.isfinite(loss)
 
 
-def test_saved_models_load_in_a_fresh_process(tmp_path):
+def test_saved_models_load_in_a_fresh_process(tmp_path, load_in_fresh_process):
     """Every layer (and the cell inside keras.layers.RNN) survives .keras saving; the loader
     imports only regkeras and uses safe_mode=True."""
     x = random_inputs(14)
@@ -457,25 +453,9 @@ def test_saved_models_load_in_a_fresh_process(tmp_path):
         model.save(tmp_path / f"{name}.keras")
         np.save(tmp_path / f"{name}.npy", np.asarray(model(x)))
     np.save(tmp_path / "x.npy", x)
-    script = textwrap.dedent(
-        f"""
-        import numpy as np, keras, regkeras
-        folder = {str(tmp_path)!r}
-        x = np.load(folder + "/x.npy")
-        for name in {list(builders)!r}:
-            model = keras.saving.load_model(folder + "/" + name + ".keras", safe_mode=True)
-            expected = np.load(folder + "/" + name + ".npy")
-            np.testing.assert_allclose(model(x), expected, rtol=1e-6, atol=1e-6)
-            print("ok", name, type(model.layers[1]).__name__)
-        """
-    )
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert result.stdout.count("ok ") == len(builders), result.stdout
-    assert "WeightDropLSTM" in result.stdout and "ZoneoutLSTM" in result.stdout
+    stdout = load_in_fresh_process(tmp_path, builders)
+    assert stdout.count("ok ") == len(builders), stdout
+    assert "WeightDropLSTM" in stdout and "ZoneoutLSTM" in stdout
 
 
 @pytest.mark.parametrize(
