@@ -13,6 +13,8 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 from regkeras import datasets, data, metrics  # noqa: E402,F401
 from regkeras import dropout, normalization, recurrent, regularizers, models  # noqa: E402,F401
 from regkeras import optimizers, callbacks, diagnosis, generation, experiments  # noqa: E402,F401
+from regkeras import tuning  # noqa: E402,F401
+from regkeras import distribute  # noqa: E402,F401
 
 from regkeras.datasets import *  # noqa: E402,F401,F403
 from regkeras.data import *  # noqa: E402,F401,F403
@@ -27,5 +29,7 @@ from regkeras.callbacks import *  # noqa: E402,F401,F403
 from regkeras.diagnosis import *  # noqa: E402,F401,F403
 from regkeras.generation import *  # noqa: E402,F401,F403
 from regkeras.experiments import *  # noqa: E402,F401,F403
+from regkeras.tuning import *  # noqa: E402,F401,F403
+from regkeras.distribute import *  # noqa: E402,F401,F403
 
 __version__ = "0.1.0"

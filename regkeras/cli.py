@@ -1,9 +1,13 @@
-"""The main job: ``python -m regkeras compare``.
+"""The command line: the main job ``python -m regkeras compare`` and ``python -m regkeras tune``.
 
 Trains the unregularized baseline and the fully regularized model (dropout + layer norm +
 weight decay + early stopping) on the same data and budget, then prints the comparison table,
 saves the loss curves (train vs val for both, early-stop point marked), generated samples from
 both models and the trained models (each with its vocabulary) under ``--out``.
+
+``python -m regkeras tune`` searches dropout, weight decay, layer norm and early-stopping
+patience with KerasTuner (:mod:`regkeras.tuning`) and writes the trials table and the best
+hyperparameters under ``--out``; rerunning it resumes the search.
 """
 
 import argparse
@@ -107,6 +111,45 @@ def build_parser():
     compare.add_argument("--resume", action="store_true",
                          help="keep backups in OUT/backup so an interrupted run resumes")
     compare.add_argument("--quiet", action="store_true", help="no Keras progress bars")
+
+    tune = commands.add_parser(
+        "tune",
+        help="search dropout, weight decay, layer norm and patience with KerasTuner",
+        description=(
+            "Hyperparameter search with KerasTuner on the training and validation splits "
+            "(the test split is not read). Writes OUT/trials.md, OUT/trials.json and "
+            "OUT/best_hyperparameters.json; the search state lives in OUT/search, so "
+            "rerunning the same command resumes it (finished trials are not trained again). "
+            "Distributed: run the same command as a chief and workers with "
+            "KERASTUNER_TUNER_ID, KERASTUNER_ORACLE_IP and KERASTUNER_ORACLE_PORT set "
+            "(see docs/tuning.md)."),
+    )
+    tune.add_argument("--corpus", "--dataset", dest="dataset", type=_dataset, default="recipes",
+                      help="recipes (default), tiny_shakespeare, ptb, ptb.valid, ptb.test, or "
+                           "a path to a UTF-8 text file")
+    tune.add_argument("--tuner", choices=("random", "bayesian", "hyperband"), default="random",
+                      help="search algorithm (default random)")
+    tune.add_argument("--max-trials", type=_positive_int("--max-trials"), default=10,
+                      help="number of trials (default 10; an upper bound for hyperband)")
+    tune.add_argument("--epochs", type=_positive_int("--epochs"),
+                      help="epoch budget per trial (default: the compare defaults)")
+    tune.add_argument("--out", default="tuning", help="folder for the tables and search state")
+    tune.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (default 0)")
+    tune.add_argument("--level", choices=("char", "word"),
+                      help="tokenization (default: word for PTB, char otherwise)")
+    tune.add_argument("--units", type=_positive_int("--units"), help="LSTM units per layer")
+    tune.add_argument("--layers", type=_positive_int("--layers"), help="stacked LSTM layers")
+    tune.add_argument("--seq-len", type=_positive_int("--seq-len"), help="tokens per window")
+    tune.add_argument("--batch-size", type=_positive_int("--batch-size"))
+    tune.add_argument("--learning-rate", type=_positive_float("--learning-rate"),
+                      help="Adam/AdamW learning rate (fixed during the search)")
+    tune.add_argument("--num-words", type=_positive_int("--num-words"),
+                      help="size of the generated recipes corpus in words")
+    tune.add_argument("--steps-per-epoch", type=_positive_int("--steps-per-epoch"),
+                      help="cap on training batches per epoch (large corpora)")
+    tune.add_argument("--overwrite", action="store_true",
+                      help="delete a previous search in OUT/search and start over")
+    tune.add_argument("--quiet", action="store_true", help="no per-trial output")
     return parser
 
 
@@ -209,11 +252,63 @@ def compare(args):
     return comparison
 
 
+def _write_atomically(path, text):
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def tune(args):
+    """``python -m regkeras tune``: a KerasTuner search, its table and best hyperparameters."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import keras
+
+    from regkeras import data, tuning
+
+    settings = _settings(args)
+    os.makedirs(args.out, exist_ok=True)
+    keras.utils.set_random_seed(args.seed)
+    load_kwargs = {"level": args.level}
+    if args.dataset == "recipes":
+        load_kwargs["num_words"] = settings["num_words"]
+    corpus = data.load_corpus(args.dataset, **load_kwargs)
+    print(f"corpus {corpus.name} ({corpus.level} level): vocabulary {corpus.vocab_size}, "
+          f"train/val {len(corpus.train_ids)}/{len(corpus.val_ids)} tokens (test not used)")
+    result = tuning.tune(
+        corpus, tuner=args.tuner, max_trials=args.max_trials, epochs=settings["epochs"],
+        directory=args.out, project_name="search", seed=args.seed, overwrite=args.overwrite,
+        seq_len=settings["seq_len"], batch_size=settings["batch_size"],
+        steps_per_epoch=settings["steps_per_epoch"], learning_rate=settings["learning_rate"],
+        model_kwargs={"units": settings["units"], "num_layers": settings["layers"],
+                      "embedding_dim": 32},
+        verbose=0 if args.quiet else 1)
+    if not result.rows:
+        print("distributed worker finished its trials; the chief writes the tables")
+        return result
+    table = result.table()
+    print()
+    print(table)
+    print(f"\nbest hyperparameters: {json.dumps(result.best_hyperparameters)}")
+    _write_atomically(os.path.join(args.out, "trials.md"), result.table(fmt="markdown") + "\n")
+    payload = {"settings": settings, "dataset": args.dataset, "seed": args.seed,
+               "tuner": args.tuner, "objective": "val_loss", **result.to_json()}
+    _write_atomically(os.path.join(args.out, "trials.json"),
+                      json.dumps(payload, indent=1, default=float) + "\n")
+    _write_atomically(os.path.join(args.out, "best_hyperparameters.json"),
+                      json.dumps(result.best_hyperparameters, indent=1) + "\n")
+    print(f"wrote {args.out}/trials.md, {args.out}/trials.json and "
+          f"{args.out}/best_hyperparameters.json (search state in {args.out}/search)")
+    return result
+
+
 def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "compare":
         compare(args)
+    elif args.command == "tune":
+        tune(args)
     return 0
 
 
