@@ -26,6 +26,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
+import numbers
 import os
 import sys
 import warnings
@@ -59,6 +60,19 @@ def _check_monitor(monitor):
         raise ValueError(
             f"`monitor` must be a metric name such as 'val_loss'. Received: {monitor!r}"
         )
+
+
+def _check_verbose(verbose):
+    if isinstance(verbose, bool) or not isinstance(verbose, numbers.Integral) or verbose < 0:
+        raise ValueError(f"`verbose` must be an int >= 0 (0 silent). Received: verbose={verbose!r}")
+    return int(verbose)
+
+
+def _check_int(value, name):
+    """`value` as an int; ValueError unless an integer >= 0 (NumPy integers included)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ValueError(f"`{name}` must be an int >= 0. Received: {name}={value!r}")
+    return int(value)
 
 
 class _FiniteBestMixin:
@@ -144,20 +158,26 @@ class BestWeightsEarlyStopping(_FiniteBestMixin, _StatefulCallbackMixin,
         verbose=0,
     ):
         _check_monitor(monitor)
-        if isinstance(patience, bool) or not isinstance(patience, int) or patience < 0:
-            raise ValueError(f"`patience` must be an int >= 0. Received: patience={patience!r}")
-        if isinstance(min_delta, bool) or not isinstance(min_delta, (int, float)) or (
-            min_delta < 0
-        ):
-            raise ValueError(f"`min_delta` must be >= 0. Received: min_delta={min_delta!r}")
-        if mode not in ("auto", "min", "max"):
-            raise ValueError(f"`mode` must be 'auto', 'min' or 'max'. Received: mode={mode!r}")
-        if isinstance(start_from_epoch, bool) or not isinstance(start_from_epoch, int) or (
-            start_from_epoch < 0
+        patience = _check_int(patience, "patience")
+        if isinstance(min_delta, bool) or not isinstance(min_delta, numbers.Real) or not (
+            0 <= min_delta < math.inf
         ):
             raise ValueError(
-                f"`start_from_epoch` must be an int >= 0. Received: {start_from_epoch!r}"
+                f"`min_delta` must be a finite float >= 0. Received: min_delta={min_delta!r}"
             )
+        min_delta = float(min_delta)
+        if mode not in ("auto", "min", "max"):
+            raise ValueError(f"`mode` must be 'auto', 'min' or 'max'. Received: mode={mode!r}")
+        if baseline is not None:
+            if isinstance(baseline, bool) or not isinstance(baseline, numbers.Real) or (
+                not math.isfinite(baseline)
+            ):
+                raise ValueError(
+                    f"`baseline` must be a finite number or None. Received: baseline={baseline!r}"
+                )
+            baseline = float(baseline)
+        start_from_epoch = _check_int(start_from_epoch, "start_from_epoch")
+        verbose = _check_verbose(verbose)
         if not isinstance(restore_best_weights, bool):
             raise TypeError(
                 f"`restore_best_weights` must be True or False. Received: {restore_best_weights!r}"
@@ -206,11 +226,11 @@ class BestWeightsEarlyStopping(_FiniteBestMixin, _StatefulCallbackMixin,
 
     def on_train_end(self, logs=None):
         if self.stopped_early and self.verbose > 0:
-            keras.utils.io_utils.print_msg(f"Epoch {self.stopped_epoch + 1}: early stopping")
+            print(f"Epoch {self.stopped_epoch + 1}: early stopping")
         if self.restore_best_weights:
             if self.best_weights is not None:
                 if self.verbose > 0:
-                    keras.utils.io_utils.print_msg(
+                    print(
                         f"Restoring model weights from the end of the best epoch: "
                         f"{self.best_epoch + 1}."
                     )
@@ -279,6 +299,7 @@ class BestModelCheckpoint(_FiniteBestMixin, _StatefulCallbackMixin,
         _check_monitor(monitor)
         if mode not in ("auto", "min", "max"):
             raise ValueError(f"`mode` must be 'auto', 'min' or 'max'. Received: mode={mode!r}")
+        verbose = _check_verbose(verbose)
         super().__init__(
             filepath,
             monitor=monitor,
@@ -338,6 +359,23 @@ class ResumableBackupAndRestore(keras.callbacks.BackupAndRestore):
     def __init__(self, backup_dir, state_callbacks=(), save_freq="epoch", delete_checkpoint=True):
         if not isinstance(backup_dir, (str, os.PathLike)) or not os.fspath(backup_dir):
             raise ValueError(f"`backup_dir` must be a non-empty path. Received: {backup_dir!r}")
+        if isinstance(state_callbacks, keras.callbacks.Callback) or not isinstance(
+            state_callbacks, (list, tuple, type(None))
+        ):
+            raise TypeError(
+                "`state_callbacks` must be a list of callbacks with get_state()/set_state(). "
+                f"Received: state_callbacks={state_callbacks!r}"
+            )
+        if save_freq != "epoch" and (
+            isinstance(save_freq, bool) or not isinstance(save_freq, numbers.Integral)
+            or save_freq < 1
+        ):
+            raise ValueError(
+                "`save_freq` must be 'epoch' or a positive number of batches. "
+                f"Received: save_freq={save_freq!r}"
+            )
+        if save_freq != "epoch":
+            save_freq = int(save_freq)
         state_callbacks = list(state_callbacks or ())
         for cb in state_callbacks:
             if not (hasattr(cb, "get_state") and hasattr(cb, "set_state")):
@@ -485,7 +523,13 @@ def history_dict(history):
     out = {}
     for key, values in data.items():
         if isinstance(values, (list, tuple, np.ndarray)):
-            out[key] = [float(v) for v in values]
+            try:
+                out[key] = [float(v) for v in values]
+            except (TypeError, ValueError):
+                raise ValueError(
+                    f"The history's {key!r} must be a list of numbers (one per epoch). "
+                    f"Received: {list(values)[:5]!r}"
+                ) from None
     return out
 
 
@@ -530,6 +574,8 @@ class TrainingMonitor(_StatefulCallbackMixin, keras.callbacks.Callback):
         for name, flag in (("live", live), ("add_to_logs", add_to_logs)):
             if not isinstance(flag, bool):
                 raise TypeError(f"`{name}` must be True or False. Received: {flag!r}")
+        if title is not None and not isinstance(title, str):
+            raise TypeError(f"`title` must be a str or None. Received: title={title!r}")
         self.monitor = monitor
         self.png_path = None if png_path is None else os.fspath(png_path)
         self.live = live
@@ -809,6 +855,10 @@ def training_callbacks(
     >>> model.fit(train_ds, validation_data=val_ds, epochs=50, callbacks=callbacks)
     >>> get_callback(callbacks, TrainingMonitor).plot()
     """
+    _check_monitor(monitor)
+    if patience is not None:
+        patience = _check_int(patience, "patience")
+    verbose = _check_verbose(verbose)
     for name, flag in (("terminate_on_nan", terminate_on_nan), ("live", live)):
         if not isinstance(flag, bool):
             raise TypeError(f"`{name}` must be True or False. Received: {flag!r}")
@@ -816,6 +866,12 @@ def training_callbacks(
         raise TypeError(
             "`training_monitor` must be True, False or a TrainingMonitor. "
             f"Received: {training_monitor!r}"
+        )
+    if training_monitor is not True and (png_path is not None or live):
+        raise ValueError(
+            "`png_path` and `live` configure the TrainingMonitor that training_callbacks "
+            "creates; they need training_monitor=True (pass them to your own TrainingMonitor "
+            f"instead). Received: training_monitor={training_monitor!r}"
         )
     callbacks = []
     stateful = []

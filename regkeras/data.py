@@ -68,8 +68,14 @@ def tokenize(text, level="char", *, eos_token=EOS):
     Args:
         text: a `str`.
         level: ``"char"`` (every character, newlines included, is a token) or ``"word"``
-            (whitespace-separated words; each ``"\\n"`` becomes `eos_token`).
+            (whitespace-separated words; each line end becomes `eos_token`).
         eos_token: the word-level line-end token, or `None` to drop line ends.
+
+    Line endings: at character level the text is kept exactly as given, so a Windows
+    ``"\\r\\n"`` is two tokens and `Vocabulary.decode` gives back the same characters (files
+    read by `regkeras.datasets.load_text` already have ``"\\n"`` line ends). At word level
+    whitespace is not kept anyway: ``"\\r\\n"``, ``"\\n"`` and a lone ``"\\r"`` each mark one
+    line end.
 
     Returns:
         A `str` (char level: a string is already a sequence of characters) or a list of words.
@@ -86,6 +92,7 @@ def tokenize(text, level="char", *, eos_token=EOS):
         return text
     if eos_token is None:
         return text.split()
+    text = text.replace("\r\n", "\n").replace("\r", "\n")  # every line-end convention
     return text.replace("\n", f" {eos_token} ").split()
 
 
@@ -216,6 +223,8 @@ class Vocabulary:
         return np.fromiter((get(t, 0) for t in tokens), dtype=np.int32, count=len(tokens))
 
     def _check_ids(self, ids):
+        if ids.size == 0 and ids.dtype == np.float64:  # `[]`: NumPy's default dtype
+            ids = ids.astype(np.int32)
         if ids.dtype == bool or not np.issubdtype(ids.dtype, np.integer):
             raise TypeError(f"Token ids must be integers, got dtype {ids.dtype}.")
         if ids.size and (ids.min() < 0 or ids.max() >= self.size):
@@ -275,8 +284,12 @@ class Vocabulary:
 
     def to_json(self, path=None):
         """The vocabulary as a JSON string; written to `path` too when given."""
-        text = json.dumps({"format": "regkeras.Vocabulary", "version": 1, **self.get_config()},
-                          ensure_ascii=False, indent=1)
+        config = {"format": "regkeras.Vocabulary", "version": 1, **self.get_config()}
+        text = json.dumps(config, ensure_ascii=False, indent=1)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: only \u escapes can store it
+            text = json.dumps(config, ensure_ascii=True, indent=1)
         if path is not None:
             with open(path, "w", encoding="utf-8") as f:
                 f.write(text)
@@ -332,6 +345,9 @@ def build_vocabulary(text, level="char", *, max_size=None, min_count=1, unk_toke
         tokens = tokenize(text, level, eos_token=eos_token)
     elif isinstance(text, (list, tuple)):
         tokens = text
+        for token in tokens:
+            if not isinstance(token, str) or not token:
+                raise TypeError(f"A list `text` must hold non-empty str tokens, got {token!r}.")
     else:
         raise TypeError(f"`text` must be a str or a list of tokens, got {type(text).__name__}.")
     if len(tokens) == 0:
@@ -358,6 +374,8 @@ def build_vocabulary(text, level="char", *, max_size=None, min_count=1, unk_toke
 
 
 def _check_fractions(fractions):
+    if isinstance(fractions, np.ndarray) and fractions.ndim == 1:
+        fractions = tuple(fractions.tolist())
     if isinstance(fractions, (str, bytes)) or not isinstance(fractions, collections.abc.Sequence):
         raise TypeError(f"`fractions` must be a sequence of 3 numbers, got {fractions!r}.")
     if len(fractions) != 3:
@@ -397,8 +415,10 @@ def split_text(seq, fractions=(0.8, 0.1, 0.1)):
     >>> split_text("abcdefghij")
     ('abcdefgh', 'i', 'j')
     """
-    if not hasattr(seq, "__len__") or not hasattr(seq, "__getitem__"):
-        raise TypeError(f"`seq` must be a str, list or array, got {type(seq).__name__}.")
+    if isinstance(seq, collections.abc.Mapping) or not (
+        isinstance(seq, (collections.abc.Sequence, np.ndarray))
+    ):
+        raise TypeError(f"`seq` must be a str, list, tuple or 1-D array, got {type(seq).__name__}.")
     if isinstance(seq, np.ndarray) and seq.ndim != 1:
         raise ValueError(f"`seq` must be 1-D, got shape {seq.shape}.")
     values = _check_fractions(fractions)
@@ -422,7 +442,12 @@ def split_text(seq, fractions=(0.8, 0.1, 0.1)):
 def _as_ids(ids):
     if isinstance(ids, (str, bytes)):
         raise TypeError("`ids` must be integer token ids, got text; encode it with a Vocabulary.")
-    array = np.asarray(ids)
+    try:
+        array = np.asarray(ids)
+    except ValueError:  # ragged nested lists
+        raise ValueError("`ids` must be a 1-D sequence of integer token ids.") from None
+    if array.size == 0 and array.ndim == 1:
+        raise ValueError("`ids` is empty: there is nothing to make windows from.")
     if array.dtype == bool or not np.issubdtype(array.dtype, np.integer):
         raise TypeError(f"`ids` must be integer token ids, got dtype {array.dtype}.")
     if array.ndim != 1:
@@ -467,6 +492,9 @@ def window_dataset(ids, seq_len, batch_size, *, shuffle=True, seed=None, stride=
     seq_len = _check_positive_int(seq_len, "seq_len")
     batch_size = _check_positive_int(batch_size, "batch_size")
     stride = seq_len if stride is None else _check_positive_int(stride, "stride")
+    for name, flag in (("shuffle", shuffle), ("drop_remainder", drop_remainder)):
+        if not isinstance(flag, bool):
+            raise TypeError(f"`{name}` must be True or False, got {flag!r}.")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
         raise TypeError(f"`seed` must be an int or None, got {seed!r}.")
     if seq_len + 1 > ids.size:
@@ -622,7 +650,7 @@ def corpus_from_text(text, *, name="text", level="char", fractions=None, max_voc
     if not isinstance(text, str):
         raise TypeError(f"`text` must be a str, got {type(text).__name__}.")
     if not text.strip():
-        raise ValueError("`text` is empty.")
+        raise ValueError(f"`text` is empty or only whitespace: nothing to train on ({text!r:.40}).")
     fractions = (0.8, 0.1, 0.1) if fractions is None else fractions
     tokens = tokenize(text, level)
     train, val, test = split_text(tokens, fractions)
@@ -666,6 +694,10 @@ def load_corpus(name, *, level=None, data_dir=None, fractions=None, max_vocab=No
         name = os.fspath(name)
     if not isinstance(name, str) or not name:
         raise TypeError(f"`name` must be a dataset name or a file path, got {name!r}.")
+    unknown = sorted(set(load_kwargs) - {"download", "verify", "cache_dir"})
+    if unknown:
+        raise TypeError(f"load_corpus() got unexpected keyword argument(s) {unknown}; the "
+                        "loader options are `download`, `verify` and `cache_dir`.")
     key = name.strip().lower().replace("-", "_")
     is_recipes = key == "recipes"
     if not is_recipes and (num_words is not None or seed is not None):

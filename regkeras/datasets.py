@@ -317,6 +317,13 @@ def load_text(name, *, data_dir=None, download=True, verify=True, cache_dir=None
         name = os.fspath(name)
     if not isinstance(name, str) or not name:
         raise TypeError(f"`name` must be a dataset name or a file path, got {name!r}.")
+    if data_dir is not None and not isinstance(data_dir, (str, os.PathLike)):
+        raise TypeError(f"`data_dir` must be a folder path or None, got {data_dir!r}.")
+    if cache_dir is not None and not isinstance(cache_dir, (str, os.PathLike)):
+        raise TypeError(f"`cache_dir` must be a folder path or None, got {cache_dir!r}.")
+    for flag_name, flag in (("download", download), ("verify", verify)):
+        if not isinstance(flag, bool):
+            raise TypeError(f"`{flag_name}` must be True or False, got {flag!r}.")
     if data_dir is not None and not os.path.isdir(data_dir):
         raise FileNotFoundError(f"`data_dir` {data_dir!r} is not a folder.")
     key = name.strip().lower().replace("-", "_")
@@ -615,6 +622,8 @@ class RecipeChain:
         The first word is scored as following `start`. Raises ValueError for a word outside the
         vocabulary or a transition the chain cannot make.
         """
+        if not isinstance(text, str):
+            raise TypeError(f"`text` must be a str, got {type(text).__name__}.")
         tokens = text.split(" ")
         try:
             ids = [self._index[start]] + [self._index[w] for w in tokens]

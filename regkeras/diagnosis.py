@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 
 from regkeras.callbacks import history_dict
 
@@ -94,8 +95,10 @@ class Diagnosis:
 def _positive(name, value, allow_none=False):
     if value is None and allow_none:
         return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
         raise ValueError(f"`{name}` must be a positive number. Received: {name}={value!r}")
+    if name == "baseline_loss" and not math.isfinite(value):
+        raise ValueError(f"`{name}` must be a finite number > 0. Received: {name}={value!r}")
 
 
 def _first_nonfinite(values):
@@ -173,9 +176,10 @@ def diagnose(
         _positive(name, locals()[name])
     _positive("baseline_loss", baseline_loss, allow_none=True)
     if floor_loss is not None and (
-        isinstance(floor_loss, bool) or not isinstance(floor_loss, (int, float)) or floor_loss < 0
+        isinstance(floor_loss, bool) or not isinstance(floor_loss, numbers.Real)
+        or not 0 <= floor_loss < math.inf
     ):
-        raise ValueError(f"`floor_loss` must be a number >= 0. Received: {floor_loss!r}")
+        raise ValueError(f"`floor_loss` must be a finite number >= 0. Received: {floor_loss!r}")
 
     n = len(train)
     evidence = {"epochs": n, "final_train_loss": train[-1]}

@@ -58,7 +58,8 @@ _LN2 = math.log(2.0)
 
 
 def _is_number(value):
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+    """A finite real number (NaN and inf are not: they would only fail later, in training)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
 @dataclasses.dataclass
@@ -98,20 +99,32 @@ class ExperimentConfig:
             raise TypeError(
                 f"`model` must be a dict of builder arguments. Received: {self.model!r}"
             )
+        if not all(isinstance(key, str) and key.isidentifier() for key in self.model):
+            raise TypeError(
+                "`model` must map builder argument names (str) to values. "
+                f"Received keys: {list(self.model)!r}"
+            )
         if not _is_number(self.learning_rate) or self.learning_rate <= 0:
-            raise ValueError(f"`learning_rate` must be > 0. Received: {self.learning_rate!r}")
+            raise ValueError(
+                f"`learning_rate` must be a finite number > 0. Received: {self.learning_rate!r}"
+            )
         if not _is_number(self.weight_decay) or self.weight_decay < 0:
-            raise ValueError(f"`weight_decay` must be >= 0. Received: {self.weight_decay!r}")
+            raise ValueError(
+                f"`weight_decay` must be a finite number >= 0. Received: {self.weight_decay!r}"
+            )
         if self.clipnorm is not None and (not _is_number(self.clipnorm) or self.clipnorm <= 0):
-            raise ValueError(f"`clipnorm` must be > 0 or None. Received: {self.clipnorm!r}")
+            raise ValueError(
+                f"`clipnorm` must be a finite number > 0 or None. Received: {self.clipnorm!r}"
+            )
         if not isinstance(self.early_stopping, bool):
             raise TypeError(
                 f"`early_stopping` must be True or False. Received: {self.early_stopping!r}"
             )
-        if isinstance(self.patience, bool) or not isinstance(self.patience, int) or (
+        if isinstance(self.patience, bool) or not isinstance(self.patience, numbers.Integral) or (
             self.patience < 0
         ):
             raise ValueError(f"`patience` must be an int >= 0. Received: {self.patience!r}")
+        self.patience = int(self.patience)
 
     def replace(self, **changes):
         """A copy with some fields changed (``model`` entries are merged, not replaced).

@@ -57,6 +57,8 @@ def _rng(seed):
         return seed
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
         raise TypeError(f"`seed` must be an integer, a numpy Generator or None. Received: {seed!r}")
+    if seed is not None and seed < 0:
+        raise ValueError(f"`seed` must be an integer >= 0. Received: seed={seed!r}")
     return np.random.default_rng(seed)
 
 
@@ -64,11 +66,12 @@ def _sample(logits, temperature, top_k, rng):
     logits = np.asarray(logits, dtype=np.float64).reshape(-1)
     if temperature == 0.0:
         return int(np.argmax(logits))
-    z = logits / temperature
+    # Shift before dividing: a tiny temperature then sends the others to -inf, not to NaN.
+    with np.errstate(over="ignore"):
+        z = (logits - np.max(logits)) / temperature
     if top_k is not None and top_k < z.size:
         kth = np.partition(z, -top_k)[-top_k]
         z = np.where(z >= kth, z, -np.inf)
-    z = z - np.max(z)
     p = np.exp(z)
     p /= p.sum()
     return int(rng.choice(p.size, p=p))
@@ -97,9 +100,20 @@ def sample_next_token(logits, *, temperature=1.0, top_k=None, seed=None):
     """
     temperature = _check_temperature(temperature)
     top_k = _check_top_k(top_k)
-    logits = np.asarray(logits)
+    try:
+        logits = np.asarray(logits)
+    except ValueError:  # ragged nested lists
+        raise ValueError("`logits` must be a non-empty 1-D array of numbers.") from None
     if logits.ndim != 1 or logits.size == 0:
         raise ValueError(f"`logits` must be a non-empty 1-D array. Received shape {logits.shape}")
+    if logits.dtype == bool or not (np.issubdtype(logits.dtype, np.floating)
+                                    or np.issubdtype(logits.dtype, np.integer)):
+        raise TypeError(f"`logits` must hold real numbers. Received dtype {logits.dtype}")
+    if np.isnan(logits).any() or np.isposinf(logits).any() or not np.isfinite(logits).any():
+        raise ValueError(
+            "`logits` must be finite (-inf is allowed for excluded tokens, but not for all of "
+            f"them; NaN and +inf are not). Received: {logits!r}"
+        )
     return _sample(logits, temperature, top_k, _rng(seed))
 
 
@@ -238,6 +252,8 @@ def generate_ids(
         )
     temperature = _check_temperature(temperature)
     top_k = _check_top_k(top_k)
+    if not isinstance(from_logits, bool):
+        raise TypeError(f"`from_logits` must be True or False. Received: {from_logits!r}")
     rng = _rng(seed)
 
     runner, batch, stateful = _prepare(model)
@@ -306,6 +322,8 @@ def generate_text(
     """
     if not isinstance(prompt, str) or not prompt:
         raise ValueError(f"`prompt` must be a non-empty string. Received: {prompt!r}")
+    if not isinstance(include_prompt, bool):
+        raise TypeError(f"`include_prompt` must be True or False. Received: {include_prompt!r}")
     if not (hasattr(vocab, "encode") and hasattr(vocab, "decode")):
         raise TypeError(
             "`vocab` must have encode(text) and decode(ids), e.g. regkeras.data.Vocabulary. "

@@ -33,7 +33,12 @@ except ImportError:  # pragma: no cover - older or newer Keras layouts
 def _as_loss(loss_nats):
     if isinstance(loss_nats, (str, bytes)) or isinstance(loss_nats, bool):
         raise TypeError(f"`loss_nats` must be a number or an array of numbers, got {loss_nats!r}.")
-    array = np.asarray(loss_nats)
+    try:
+        array = np.asarray(loss_nats)
+    except ValueError:  # ragged nested lists
+        raise TypeError(
+            f"`loss_nats` must be a number or a regular array of numbers, got {loss_nats!r}."
+        ) from None
     if array.dtype == bool or not (np.issubdtype(array.dtype, np.floating)
                                    or np.issubdtype(array.dtype, np.integer)):
         raise TypeError(f"`loss_nats` must be numeric, got dtype {array.dtype}.")
@@ -91,6 +96,8 @@ class _TokenCrossEntropy(keras.metrics.Metric):
     """Accumulates the weighted sum of per-token cross-entropy (nats) and the weight total."""
 
     def __init__(self, from_logits=True, ignore_class=None, name=None, dtype=None):
+        if name is not None and (not isinstance(name, str) or not name):
+            raise TypeError(f"`name` must be a non-empty str, got {name!r}.")
         super().__init__(name=name, dtype=dtype or "float32")
         if not isinstance(from_logits, bool):
             raise TypeError(f"`from_logits` must be True or False, got {from_logits!r}.")
@@ -116,6 +123,12 @@ class _TokenCrossEntropy(keras.metrics.Metric):
         y_true = ops.convert_to_tensor(y_true)
         if len(y_true.shape) == len(y_pred.shape) and y_true.shape[-1] == 1:
             y_true = ops.squeeze(y_true, axis=-1)
+        if len(y_pred.shape) != len(y_true.shape) + 1:
+            raise ValueError(
+                "`y_pred` must have one more axis (the vocabulary) than `y_true`: ids "
+                f"(batch, T) and scores (batch, T, vocab_size). Received shapes: "
+                f"y_true {tuple(y_true.shape)}, y_pred {tuple(y_pred.shape)}"
+            )
         y_true = ops.cast(y_true, "int32")
         weights = ops.ones(ops.shape(y_true), dtype="float32")
         if self.ignore_class is not None:

@@ -44,8 +44,12 @@ def _rate(value, name):
 
 
 def _non_negative(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value >= 0.0:
-        raise ValueError(f"`{name}` must be a non-negative float. Received: {name}={value!r}")
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (
+        0.0 <= value < float("inf")
+    ):
+        raise ValueError(
+            f"`{name}` must be a finite, non-negative float. Received: {name}={value!r}"
+        )
     return float(value)
 
 
@@ -283,6 +287,10 @@ def build_language_model(
         raise ValueError(f"`output` must be one of {_OUTPUTS}. Received: output={output!r}")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
         raise TypeError(f"`seed` must be an integer or None. Received: seed={seed!r}")
+    if not isinstance(name, str) or not name or "/" in name:
+        raise ValueError(
+            f"`name` must be a non-empty string without '/'. Received: name={name!r}"
+        )
 
     # Combinations.
     lstm_only = {"weight_drop": weight_drop > 0.0, "layer_norm='cell'": layer_norm == "cell",

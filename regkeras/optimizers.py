@@ -32,6 +32,8 @@ so weights of custom layers are caught by their layer's name as well as their ow
 
 from __future__ import annotations
 
+import math
+import numbers
 import re
 from collections.abc import Iterable
 
@@ -55,13 +57,23 @@ DECAY_EXCLUDE_PATTERNS = ("bias", "gamma", "beta", "norm", "layer_normalization"
 EMBEDDING_PATTERNS = ("embedding",)
 
 
+def _finite_number(value, name, *, positive):
+    """`value` as a float; ValueError unless a finite real number > 0 (or >= 0)."""
+    bound = "> 0" if positive else ">= 0"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(
+        value
+    ) or (value <= 0 if positive else value < 0):
+        raise ValueError(f"`{name}` must be a finite float {bound}. Received: {name}={value!r}")
+    return float(value)
+
+
 def _patterns(exclude, exclude_embeddings):
     if exclude is None:
         exclude = DECAY_EXCLUDE_PATTERNS
-    if isinstance(exclude, str):
+    if isinstance(exclude, str) or not isinstance(exclude, Iterable):
         raise TypeError(
-            "`exclude` must be a sequence of substrings such as ('bias', 'gamma'), "
-            f"not a single string. Received: exclude={exclude!r}"
+            "`exclude` must be a sequence of substrings such as ('bias', 'gamma') "
+            f"(not a single string). Received: exclude={exclude!r}"
         )
     exclude = tuple(exclude)
     for pattern in exclude:
@@ -184,24 +196,17 @@ def make_adamw(
     if isinstance(learning_rate, bool) or not (
         isinstance(learning_rate, keras.optimizers.schedules.LearningRateSchedule)
         or callable(learning_rate)
-        or (isinstance(learning_rate, (int, float)) and learning_rate > 0)
+        or (isinstance(learning_rate, numbers.Real) and 0 < learning_rate < math.inf)
     ):
         raise ValueError(
-            "`learning_rate` must be a positive float or a LearningRateSchedule. "
+            "`learning_rate` must be a positive, finite float or a LearningRateSchedule. "
             f"Received: learning_rate={learning_rate!r}"
         )
-    if isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float)) or (
-        weight_decay < 0
-    ):
-        raise ValueError(
-            f"`weight_decay` must be a float >= 0. Received: weight_decay={weight_decay!r}"
-        )
-    if clipnorm is not None and (
-        isinstance(clipnorm, bool) or not isinstance(clipnorm, (int, float)) or clipnorm <= 0
-    ):
-        raise ValueError(
-            f"`clipnorm` must be a positive float or None. Received: clipnorm={clipnorm!r}"
-        )
+    if isinstance(learning_rate, numbers.Real):
+        learning_rate = float(learning_rate)
+    weight_decay = _finite_number(weight_decay, "weight_decay", positive=False)
+    if clipnorm is not None:
+        clipnorm = _finite_number(clipnorm, "clipnorm", positive=True)
     patterns = _patterns(exclude, exclude_embeddings)
     if kwargs.get("global_clipnorm") is not None or kwargs.get("clipvalue") is not None:
         clipnorm = None
@@ -252,8 +257,7 @@ def add_l2_regularization(model, l2=1e-4, *, exclude=None, exclude_embeddings=Fa
         raise TypeError(
             f"`model` must be a Keras model or layer. Received: {type(model).__name__}"
         )
-    if isinstance(l2, bool) or not isinstance(l2, (int, float)) or l2 < 0:
-        raise ValueError(f"`l2` must be a float >= 0. Received: l2={l2!r}")
+    l2 = _finite_number(l2, "l2", positive=False)
     patterns = _patterns(exclude, exclude_embeddings)
     chosen = []
     for variable in _variables_of(model):
@@ -285,7 +289,5 @@ def l2_to_weight_decay(l2):
     >>> l2_to_weight_decay(5e-4)
     0.001
     """
-    if isinstance(l2, bool) or not isinstance(l2, (int, float)) or l2 < 0:
-        raise ValueError(f"`l2` must be a float >= 0. Received: l2={l2!r}")
-    return 2.0 * float(l2)
+    return 2.0 * _finite_number(l2, "l2", positive=False)
 
