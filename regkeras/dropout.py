@@ -11,6 +11,8 @@ Two ways of dropping units in a recurrent language model live here as layers:
   (tied input and output embeddings, Press & Wolf 2017; Inan et al. 2017).
 """
 
+import numbers
+
 import keras
 from keras import ops
 
@@ -18,24 +20,24 @@ __all__ = ["LockedDropout", "EmbeddingDropout"]
 
 
 def _check_rate(rate, name="rate"):
-    """Raise unless ``rate`` is a real number in [0, 1)."""
-    if isinstance(rate, bool) or not isinstance(rate, (int, float)):
+    """Raise unless ``rate`` is a real number in [0, 1) (NumPy scalars included)."""
+    if isinstance(rate, bool) or not isinstance(rate, numbers.Real):
         raise TypeError(f"`{name}` must be a float in [0, 1). Received: {name}={rate!r}")
-    if not 0.0 <= float(rate) < 1.0:
+    if not 0.0 <= float(rate) < 1.0:  # also rejects NaN
         raise ValueError(f"`{name}` must be a float in [0, 1). Received: {name}={rate!r}")
     return float(rate)
 
 
 def _check_positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
         raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
-    return value
+    return int(value)
 
 
 def _check_seed(seed):
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
         raise TypeError(f"`seed` must be an integer or None. Received: seed={seed!r}")
-    return seed
+    return None if seed is None else int(seed)
 
 
 @keras.saving.register_keras_serializable(package="regkeras")
@@ -74,7 +76,7 @@ class LockedDropout(keras.layers.Layer):
         super().__init__(**kwargs)
         self.rate = _check_rate(rate)
         self.seed = _check_seed(seed)
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.seed_generator = keras.random.SeedGenerator(self.seed)
         self.supports_masking = True
 
     def build(self, input_shape):
@@ -180,17 +182,21 @@ class EmbeddingDropout(keras.layers.Layer):
         self.embeddings_regularizer = keras.regularizers.get(embeddings_regularizer)
         self.embeddings_constraint = keras.constraints.get(embeddings_constraint)
         if reverse_dtype is not None:
-            reverse_dtype = keras.backend.standardize_dtype(reverse_dtype)
-            if not keras.backend.is_float_dtype(reverse_dtype):
+            given = reverse_dtype
+            try:
+                reverse_dtype = keras.backend.standardize_dtype(reverse_dtype)
+            except (ValueError, TypeError, AttributeError):
+                reverse_dtype = None  # not a dtype at all: reported just below
+            if reverse_dtype is None or not keras.backend.is_float_dtype(reverse_dtype):
                 raise ValueError(
                     f"`reverse_dtype` must be a float dtype or None. "
-                    f"Received: reverse_dtype={reverse_dtype!r}"
+                    f"Received: reverse_dtype={given!r}"
                 )
         self.mask_zero = mask_zero
         self.logits_bias = logits_bias
         self.reverse_dtype = reverse_dtype
         self.seed = _check_seed(seed)
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.seed_generator = keras.random.SeedGenerator(self.seed)
         # The reverse mode passes the mask of its hidden states through.
         self.supports_masking = True
 

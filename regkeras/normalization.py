@@ -24,8 +24,10 @@ NORM_ARGS = ("norm_gamma_initializer", "norm_beta_initializer", "norm_epsilon")
 
 
 def _check_epsilon(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
-        raise ValueError(f"`{name}` must be a positive float, got {name}={value!r}.")
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (
+        0 < value < float("inf")
+    ):
+        raise ValueError(f"`{name}` must be a positive, finite float, got {name}={value!r}.")
     return float(value)
 
 
@@ -279,6 +281,12 @@ def lstm_with_output_norm(
         lstm_class = keras.layers.LSTM
     if not (isinstance(lstm_class, type) and issubclass(lstm_class, keras.layers.Layer)):
         raise TypeError(f"`lstm_class` must be a Keras layer class, got lstm_class={lstm_class!r}.")
+    if not isinstance(return_sequences, bool):
+        raise TypeError(
+            f"`return_sequences` must be True or False, got return_sequences={return_sequences!r}."
+        )
+    if name is not None and (not isinstance(name, str) or not name):
+        raise TypeError(f"`name` must be a non-empty string or None, got name={name!r}.")
     if lstm_kwargs.get("return_state"):
         raise ValueError(
             "`return_state=True` is not supported by lstm_with_output_norm: "

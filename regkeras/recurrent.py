@@ -75,6 +75,13 @@ def check_rate(name, value):
     return float(value)
 
 
+def check_bool(name, value):
+    """Raises TypeError unless `value` is True or False; `name` is the argument's name."""
+    if not isinstance(value, bool):
+        raise TypeError(f"`{name}` must be True or False, got {name}={value!r}.")
+    return value
+
+
 def pop_cell_kwargs(kwargs, names=LSTM_CELL_ARGS):
     """Moves the cell's arguments out of a layer's `kwargs` (in place) into a new dict."""
     return {name: kwargs.pop(name) for name in names if name in kwargs}
@@ -145,11 +152,11 @@ class ProjectedLSTMCell(keras.layers.Layer, DropoutRNNCell):
         self.units = check_units(units)
         self.activation = keras.activations.get(activation)
         self.recurrent_activation = keras.activations.get(recurrent_activation)
-        self.use_bias = bool(use_bias)
+        self.use_bias = check_bool("use_bias", use_bias)
         self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.recurrent_initializer = keras.initializers.get(recurrent_initializer)
         self.bias_initializer = keras.initializers.get(bias_initializer)
-        self.unit_forget_bias = bool(unit_forget_bias)
+        self.unit_forget_bias = check_bool("unit_forget_bias", unit_forget_bias)
         self.kernel_regularizer = keras.regularizers.get(kernel_regularizer)
         self.recurrent_regularizer = keras.regularizers.get(recurrent_regularizer)
         self.bias_regularizer = keras.regularizers.get(bias_regularizer)
@@ -160,8 +167,8 @@ class ProjectedLSTMCell(keras.layers.Layer, DropoutRNNCell):
         self.recurrent_dropout = check_rate("recurrent_dropout", recurrent_dropout)
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
             raise TypeError(f"`seed` must be an integer or None, got seed={seed!r}.")
-        self.seed = seed
-        self.seed_generator = keras.random.SeedGenerator(seed)
+        self.seed = None if seed is None else int(seed)
+        self.seed_generator = keras.random.SeedGenerator(self.seed)
         self.state_size = [self.units, self.units]
         self.output_size = self.units
 
@@ -325,6 +332,8 @@ class ProjectedLSTM(keras.layers.RNN):
         unroll=False,
         **kwargs,
     ):
+        for flag in ("return_sequences", "return_state", "go_backwards", "stateful", "unroll"):
+            check_bool(flag, locals()[flag])
         cell = self.cell_class(
             units,
             **pop_cell_kwargs(kwargs, self.cell_args),
@@ -474,6 +483,10 @@ class ZoneoutLSTMCell(ProjectedLSTMCell):
     state does so with probability `zoneout_h`; fresh masks are drawn at every step. As in the
     paper, the candidate `h` is computed from the updated (not zoned-out) cell state. At
     inference the cell uses the expectation, `z · old + (1 - z) · new`, for both states.
+
+    Prefer the layer, `ZoneoutLSTM`, which draws every step's masks before the loop: under
+    the JAX backend `keras.layers.RNN` traces a cell's step once into `lax.scan`, so masks
+    drawn inside the step would repeat at every step and every call.
 
     Args:
         units: Positive integer, size of the hidden and cell states.

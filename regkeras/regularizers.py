@@ -91,8 +91,10 @@ def tar_penalty(outputs, mask=None):
 def _check_coefficient(value, name):
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"`{name}` must be a non-negative float. Received: {name}={value!r}")
-    if not value >= 0.0:  # also rejects NaN
-        raise ValueError(f"`{name}` must be a non-negative float. Received: {name}={value!r}")
+    if not 0.0 <= value < float("inf"):  # also rejects NaN and inf
+        raise ValueError(
+            f"`{name}` must be a finite, non-negative float. Received: {name}={value!r}"
+        )
     return float(value)
 
 

@@ -1,5 +1,12 @@
-"""Shared test setup: quiet TensorFlow, seeded Keras, the data directory for real corpora."""
+"""Shared test setup: quiet TensorFlow, seeded Keras, the data directory for real corpora.
 
+The layer tests also run under the other Keras backends (``KERAS_BACKEND=jax`` or ``torch``):
+`backend_gradients` differentiates on whichever backend is active, and the marker
+``@pytest.mark.tensorflow_only(reason)`` skips, with its reason, a test that is about
+TensorFlow itself (``tf.data``, ``tf.function``, ``tf.distribute``) on the others.
+"""
+
+import gc
 import os
 import subprocess
 import sys
@@ -9,7 +16,105 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import keras  # noqa: E402
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+
+BACKEND = keras.backend.backend()
+
+if BACKEND == "jax":
+    # Under JAX every eager call of an RNN layer traces a fresh `lax.scan` step and compiles
+    # it again (about a second each on 2 cores): the in-memory cache is keyed by the Python
+    # function, which is new at every call. JAX's persistent cache is keyed by the lowered
+    # program instead, so the tests' many identical small calls compile once. A temporary
+    # folder per run unless JAX_COMPILATION_CACHE_DIR names one.
+    import atexit
+    import shutil
+    import tempfile
+
+    import jax
+
+    if not jax.config.jax_compilation_cache_dir:
+        _cache = tempfile.mkdtemp(prefix="regkeras-jax-cache-")
+        atexit.register(shutil.rmtree, _cache, ignore_errors=True)
+        jax.config.update("jax_compilation_cache_dir", _cache)
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "tensorflow_only(reason): a TensorFlow-specific test, skipped with `reason` under "
+        "any other KERAS_BACKEND",
+    )
+
+
+def pytest_runtest_setup(item):
+    marker = item.get_closest_marker("tensorflow_only")
+    if marker is not None and BACKEND != "tensorflow":
+        reason = marker.args[0] if marker.args else marker.kwargs.get("reason", "")
+        pytest.skip(f"TensorFlow only ({BACKEND} backend): {reason}")
+
+
+def pytest_collection_finish(session):
+    # Every test starts with keras.backend.clear_session(), whose gc.collect() walks every
+    # object alive, TensorFlow's (and torch's) module graphs included: about a second per
+    # test on 2 cores. What exists once collection is done lives for the whole run anyway, so
+    # it is frozen out of the collector; each test then pays only for its own objects.
+    gc.collect()
+    gc.freeze()
+
+
+def backend_gradients(fn, variables):
+    """Differentiates `fn()` with respect to `variables` on the active Keras backend.
+
+    `fn` takes no arguments and returns a scalar loss, or a pair `(loss, aux)` whose `aux`
+    (any tensors computed along the way) is handed back. `variables` are built
+    `keras.Variable`s (layer weights, or `keras.Variable(x)` to differentiate an input).
+    TensorFlow records `fn` on a `tf.GradientTape`; JAX traces it with `jax.value_and_grad`
+    inside a `keras.StatelessScope` (losses added by layers are collected, so `layer.losses`
+    works inside `fn`); torch runs it eagerly and uses `torch.autograd.grad`.
+
+    Returns `(loss, aux, grads)`: `loss` a Python float, `aux` as returned by `fn` (`None`
+    without it), `grads` one NumPy array per variable, zeros where the loss does not depend
+    on it.
+    """
+    variables = list(variables)
+
+    def split(out):
+        return tuple(out) if isinstance(out, (tuple, list)) else (out, None)
+
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        with tf.GradientTape() as tape:
+            loss, aux = split(fn())
+        grads = tape.gradient(loss, variables)
+    elif BACKEND == "jax":
+        import jax
+
+        def pure(values):
+            mapping = list(zip(variables, values))
+            with keras.StatelessScope(state_mapping=mapping, collect_losses=True):
+                loss, aux = split(fn())
+            return loss, aux
+
+        (loss, aux), grads = jax.value_and_grad(pure, has_aux=True)(
+            [v.value for v in variables]
+        )
+    elif BACKEND == "torch":
+        import torch
+
+        with torch.enable_grad():
+            loss, aux = split(fn())
+            grads = torch.autograd.grad(loss, [v.value for v in variables], allow_unused=True)
+    else:
+        pytest.skip(f"no gradient helper for the {BACKEND} backend")
+    grads = [
+        np.zeros(v.shape, "float32") if g is None else keras.ops.convert_to_numpy(g)
+        for v, g in zip(variables, grads)
+    ]
+    return float(keras.ops.convert_to_numpy(loss)), aux, grads
 
 
 @pytest.fixture(autouse=True)
@@ -18,6 +123,12 @@ def _seed():
     keras.backend.clear_session()
     keras.utils.set_random_seed(1234)
     yield
+
+
+@pytest.fixture
+def gradients():
+    """`backend_gradients`: `gradients(fn, variables) -> (loss, aux, grads)` on any backend."""
+    return backend_gradients
 
 
 @pytest.fixture
@@ -57,7 +168,8 @@ def load_in_fresh_process():
             for name in {list(names)!r}:
                 model = keras.saving.load_model(folder + "/" + name + ".keras", safe_mode=True)
                 expected = np.load(folder + "/" + name + ".npy")
-                np.testing.assert_allclose(model(x), expected, rtol=1e-6, atol=1e-6)
+                got = keras.ops.convert_to_numpy(model(x))
+                np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
                 print("ok", name, type(model.layers[1]).__name__)
             """
         )

@@ -43,6 +43,23 @@ def test_ci_runs_the_readme_test_command():
     assert "test-command" in (ROOT / ".ci" / "run").read_text()
 
 
+def test_ci_runs_the_layer_tests_on_every_backend():
+    """After the TensorFlow run (first, everything), the README command installs the other
+    backends and runs every layer test module under KERAS_BACKEND=jax and =torch."""
+    readme = (ROOT / "README.md").read_text()
+    command = re.search(r"<!-- test-command -->\s*```bash\n(.+?)\n```", readme, re.S).group(1)
+    steps = [step.strip() for step in re.split(r"&&", command.replace("\\\n", " "))]
+    assert "--nbval-lax" in steps[1] and "KERAS_BACKEND" not in steps[1]
+    assert steps[2] == "python -m pip install -r requirements-backends.txt"
+    assert (ROOT / "requirements-backends.txt").exists()
+    layer_tests = {f"tests/test_{name}.py" for name in
+                   ("dropout", "normalization", "recurrent", "regularizers")}
+    assert all((ROOT / path).exists() for path in layer_tests)
+    for backend, step in zip(("jax", "torch"), steps[3:]):
+        assert step.startswith(f"KERAS_BACKEND={backend} python -m pytest"), step
+        assert layer_tests <= set(step.split()), step
+
+
 @pytest.mark.parametrize("py_path", CHAPTERS, ids=lambda p: p.name)
 def test_chapter_pair_in_sync(py_path):
     jupytext = pytest.importorskip("jupytext")
