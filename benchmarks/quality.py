@@ -1,0 +1,469 @@
+"""Quality per CPU-minute: test loss on Tiny Shakespeare reached within a wall-clock budget.
+
+For each budget (default 2.5, 10 and 30 minutes) and each recipe (the unregularized
+``baseline`` and the ``regularized`` regkeras recipe) one fresh model is trained until the
+budget is spent, and the test split (the last 10% of Tiny Shakespeare, character level) is
+evaluated once at the end. The table gives test loss in nats and bits per character, the
+train-val gap, the step and elapsed time of the best validation, tokens processed and tokens/s,
+with the machine it ran on.
+
+    python benchmarks/quality.py                                  # 2.5, 10, 30 min x 2 recipes
+    python benchmarks/quality.py --budgets 2.5 --recipes regularized --out out/quality
+    python benchmarks/quality.py --tokens 1.5e6 --budgets 2.5     # fixed token count instead
+    python benchmarks/quality.py --smoke                          # seconds; checks the path
+
+What the budget covers (what a user pays). The clock starts once the model is built and
+compiled and stops after the last validation: the first step's tracing, every training step and
+every periodic validation are charged. Training stops as soon as the elapsed time plus the
+expected cost of the final validation reaches the budget. Evaluating the full validation and
+test splits and a training subset with the best weights happens after the clock stops and is
+not charged.
+
+Choices (documented so they can be argued with):
+
+* **Schedule that knows the budget.** The learning rate warms up linearly over the first 2% of
+  the budget, then follows a cosine from the peak to 5% of it, driven by the *elapsed fraction of
+  the budget* (wall time, or tokens with ``--tokens``), so every budget ends annealed. A
+  fixed-epoch schedule cannot fit a wall-clock budget.
+* **Batches** are `batch_size` windows of `seq_len` characters at uniformly random offsets of the
+  training split (new offsets every step, as in nanoGPT), rather than fixed window boundaries:
+  over several epochs the model never sees the same window twice.
+* **Validation** every 10% of the budget on a fixed subset of the validation split (9,216 scored
+  characters spread over it), with dropout off; the best weights so far are kept in memory and
+  restored at the end (early stopping by restoration: the run never stops early, because with
+  a decaying learning rate the last steps are usually the best).
+* **Every scored character has context.** Held-out text is read in windows of 256 characters
+  with stride 192 and only the last 192 predictions of each window are scored, so every scored
+  character sees at least 64 characters before it; scoring the first characters of a window
+  (which know nothing of the text before them) would inflate the loss by a few per cent. The
+  final numbers use the whole validation and test splits and, for the train-val gap, 256
+  windows spread over the training split, all with the best weights and dropout off.
+* **Optimizer.** `regkeras.make_adamw` for both recipes (AdamW, clip norm 1.0, biases and norm
+  gains not decayed); the baseline has weight decay 0, i.e. plain Adam with the same clipping.
+* **The honest comparison.** The baseline uses the same architecture, batch, sequence length,
+  learning rate and schedule as the regularized recipe of the same budget, with every
+  regularizer off (no dropout, no weight decay). Both keep their best-validation weights.
+* **Recipe choice** is to be made on validation loss, never test loss, exploring at fixed token
+  counts (the ``--tokens`` mode: the schedule then runs over tokens instead of seconds, so a
+  slow or shared machine explores the same training a quiet one would do in the budget); see
+  `RECIPES` for what is used per budget, why, and how far it was checked.
+
+Budgets are wall-clock on *this* machine: on a shared or slower CPU the same budget processes
+fewer tokens. The JSON records the tokens processed and the load average at the start and end of
+every run, so results from different machines can be compared by tokens as well as by minutes.
+"""
+
+import argparse
+import json
+import math
+import os
+import platform
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+import regkeras  # noqa: E402
+
+LN2 = math.log(2.0)
+
+# Shared by both recipes of a budget: architecture, batches and schedule.
+_COMMON = {
+    "model": {"embedding_dim": 64, "units": 256, "num_layers": 2},
+    "batch_size": 64,
+    "seq_len": 100,
+    "learning_rate": 4e-3,
+    "warmup": 0.02,
+    "final_lr": 0.05,
+}
+
+#: Per budget (minutes) the regularized recipe; "baseline" is the same with regularizers off.
+#: Status: reasoned defaults, NOT yet selected by a validation sweep. The development machine
+#: ran at load 10-15 while they were written (about 1.7k tokens/s instead of ~10k), so one
+#: 1.5M-token exploration run would have taken a quarter of an hour; confirm or replace them
+#: with `--tokens` runs (compare `best_val_subset_loss`/`val_loss`, never test) on a quiet
+#: machine. The reasoning: 2.5 minutes (~1.3M tokens, ~1.5 epochs, ~200 steps) underfits, so
+#: only a little dropout; 10 minutes (~6M tokens, ~6 epochs) starts to overfit without it;
+#: 30 minutes (~6M tokens of the 3x slower 2x512 model, ~7 epochs) has the capacity to go
+#: lower and needs the most dropout.
+RECIPES = {
+    2.5: {**_COMMON, "regularizers": {"dropout": 0.1}, "weight_decay": 0.05},
+    10.0: {**_COMMON, "regularizers": {"dropout": 0.2}, "weight_decay": 0.1},
+    30.0: {**_COMMON, "model": {"embedding_dim": 64, "units": 512, "num_layers": 2},
+           "regularizers": {"dropout": 0.3}, "weight_decay": 0.1},
+}
+
+RECIPE_NAMES = ("baseline", "regularized")
+
+# Held-out evaluation: windows of EVAL_CONTEXT + EVAL_SCORED characters, stride EVAL_SCORED,
+# only the last EVAL_SCORED targets of each window scored.
+EVAL_CONTEXT = 64
+EVAL_SCORED = 192
+VAL_SUBSET_WINDOWS = 48  # 9,216 scored characters for the periodic validation
+TRAIN_SUBSET_WINDOWS = 256  # 49,152 scored training characters for the train-val gap
+SMOKE_BUDGET_MIN = 0.2  # 12 seconds
+EVAL_FRACTIONS = tuple(round(0.1 * k, 1) for k in range(1, 10))  # validate every 10% of budget
+
+
+# --------------------------------------------------------------------------------------------
+# Machine and measurement helpers (floor.py imports these)
+# --------------------------------------------------------------------------------------------
+
+
+def cpu_model():
+    """The CPU model name from /proc/cpuinfo, or what `platform` knows."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def load_average():
+    """The 1, 5 and 15 minute load averages, or None where the OS has none."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
+
+
+def machine_info(threads=0):
+    """A dict describing the machine and the library versions."""
+    import tensorflow as tf
+
+    return {
+        "cpu": cpu_model(),
+        "logical_cores": os.cpu_count(),
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "backend": keras.backend.backend(),
+        "threads": threads or "default",
+    }
+
+
+def set_threads(threads):
+    """TensorFlow intra- and inter-op threads (0 leaves TensorFlow's default)."""
+    if threads:
+        import tensorflow as tf
+
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(threads)
+
+
+def lr_at(fraction, peak, warmup, final):
+    """Linear warmup over `warmup` of the run, then cosine from `peak` to `final * peak`."""
+    fraction = min(max(fraction, 0.0), 1.0)
+    if warmup > 0 and fraction < warmup:
+        return peak * (fraction + 1e-3) / warmup
+    progress = (fraction - warmup) / max(1.0 - warmup, 1e-9)
+    return peak * (final + (1.0 - final) * 0.5 * (1.0 + math.cos(math.pi * progress)))
+
+
+def context_windows(ids, context=EVAL_CONTEXT, scored=EVAL_SCORED, max_windows=None):
+    """`(x, y)` arrays of held-out windows whose last `scored` targets are the ones to score.
+
+    Window k covers ids ``[k * scored, k * scored + context + scored]``; its scored targets are
+    disjoint from every other window's and each has at least `context` characters before it.
+    """
+    ids = np.asarray(ids, dtype=np.int32)
+    length = context + scored
+    count = (ids.size - length - 1) // scored + 1
+    if count < 1:
+        raise ValueError(f"{ids.size} ids are too few for evaluation windows of {length + 1}.")
+    if max_windows is not None and count > max_windows:
+        starts = np.linspace(0, count - 1, max_windows).astype(np.int64) * scored
+    else:
+        starts = np.arange(count, dtype=np.int64) * scored
+    index = starts[:, None] + np.arange(length + 1)[None, :]
+    windows = ids[index]
+    return windows[:, :-1], windows[:, 1:]
+
+
+def heldout_loss(model, x, y, scored=EVAL_SCORED, batch_size=64):
+    """Mean cross-entropy (nats) of the last `scored` positions of every window, dropout off."""
+    total, count = 0.0, 0
+    for start in range(0, len(x), batch_size):
+        xb, yb = x[start:start + batch_size], y[start:start + batch_size]
+        logits = np.asarray(model.predict_on_batch(xb), dtype=np.float64)[:, -scored:]
+        targets = yb[:, -scored:]
+        shifted = logits - logits.max(axis=-1, keepdims=True)
+        log_norm = np.log(np.exp(shifted).sum(axis=-1))
+        picked = np.take_along_axis(shifted, targets[..., None], axis=-1)[..., 0]
+        total += float(np.sum(log_norm - picked))
+        count += targets.size
+    return total / count
+
+
+def random_batches(ids, batch_size, seq_len, seed):
+    """Endless `(x, y)` batches of windows at uniformly random offsets of `ids`."""
+    ids = np.asarray(ids, dtype=np.int32)
+    if ids.size < seq_len + 2:
+        raise ValueError(f"{ids.size} training ids are too few for seq_len {seq_len}.")
+    rng = np.random.default_rng(seed)
+    offsets = np.arange(seq_len + 1)[None, :]
+    while True:
+        starts = rng.integers(0, ids.size - seq_len - 1, size=batch_size)
+        windows = ids[starts[:, None] + offsets]
+        yield windows[:, :-1], windows[:, 1:]
+
+
+def build(recipe_name, recipe, vocab_size, seed):
+    """The compiled model of one recipe (the baseline drops every regularizer)."""
+    regularizers = recipe["regularizers"] if recipe_name == "regularized" else {}
+    weight_decay = recipe["weight_decay"] if recipe_name == "regularized" else 0.0
+    model = regkeras.build_language_model(vocab_size, **recipe["model"], **regularizers,
+                                          seed=seed)
+    optimizer = regkeras.make_adamw(recipe["learning_rate"], weight_decay, model=model)
+    model.compile(optimizer=optimizer,
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model
+
+
+def describe_recipe(recipe_name, recipe):
+    """One line: architecture, batches, schedule and regularizers."""
+    m = recipe["model"]
+    head = (f"{m['num_layers']}x{m['units']} LSTM, emb {m['embedding_dim']}, batch "
+            f"{recipe['batch_size']}x{recipe['seq_len']}, AdamW lr {recipe['learning_rate']:g} "
+            f"(warmup {recipe['warmup']:.0%}, cosine to {recipe['final_lr']:g}x), clip 1")
+    if recipe_name == "baseline":
+        return head + "; no regularization"
+    regs = ", ".join(f"{k} {v}" for k, v in recipe["regularizers"].items())
+    return head + f"; {regs}, weight decay {recipe['weight_decay']:g}, best-val weights"
+
+
+# --------------------------------------------------------------------------------------------
+# One run
+# --------------------------------------------------------------------------------------------
+
+
+def train_within_budget(model, recipe, corpus, *, budget_s=None, max_tokens=None, seed=0,
+                        val_windows=VAL_SUBSET_WINDOWS, eval_fractions=EVAL_FRACTIONS,
+                        context=EVAL_CONTEXT, scored=EVAL_SCORED, keep_best=True, log=print):
+    """Train `model` until `budget_s` seconds (or `max_tokens` tokens) are spent.
+
+    Validates at each of `eval_fractions` of the run and at its end on `val_windows` windows
+    of the validation split. Returns a dict of measurements; the model ends with its
+    best-validation weights when `keep_best`, else with its last weights.
+    """
+    if (budget_s is None) == (max_tokens is None):
+        raise ValueError("Give exactly one of `budget_s` and `max_tokens`.")
+    batch, seq_len = recipe["batch_size"], recipe["seq_len"]
+    tokens_per_step = batch * seq_len
+    val_x, val_y = context_windows(corpus.val_ids, context, scored, max_windows=val_windows)
+    batches = random_batches(corpus.train_ids, batch, seq_len, seed)
+    optimizer = model.optimizer
+
+    def validate():
+        return heldout_loss(model, val_x, val_y, scored=scored)
+
+    pending = list(eval_fractions)
+    curve = []
+    best = {"val_loss": math.inf, "weights": None, "step": 0, "elapsed_s": 0.0}
+    step, train_seconds, eval_cost, train_loss = 0, 0.0, 0.0, math.nan
+    load_start = load_average()
+    start = time.perf_counter()
+    while True:
+        elapsed = time.perf_counter() - start
+        if budget_s is not None:
+            fraction = (elapsed + eval_cost) / budget_s
+        else:
+            fraction = step * tokens_per_step / max_tokens
+        done = fraction >= 1.0 and step > 0
+        if pending and fraction >= pending[0] or done:
+            t_eval = time.perf_counter()
+            loss = validate()
+            eval_cost = time.perf_counter() - t_eval
+            elapsed = time.perf_counter() - start
+            if budget_s is not None:  # points passed while validating are skipped
+                fraction = (elapsed + eval_cost) / budget_s
+            while pending and fraction >= pending[0]:
+                pending.pop(0)
+            curve.append({"step": step, "tokens": step * tokens_per_step,
+                          "elapsed_s": round(elapsed, 2), "train_loss": train_loss,
+                          "val_loss": loss})
+            log(f"    step {step:6d}  {elapsed:7.1f} s  train {train_loss:.4f}  val {loss:.4f}")
+            if math.isfinite(loss) and loss < best["val_loss"]:
+                best = {"val_loss": loss, "weights": [w.copy() for w in model.get_weights()],
+                        "step": step, "elapsed_s": elapsed}
+            if done:
+                break
+            continue
+        optimizer.learning_rate.assign(
+            lr_at(fraction, recipe["learning_rate"], recipe["warmup"], recipe["final_lr"]))
+        x, y = next(batches)
+        t_step = time.perf_counter()
+        logs = model.train_on_batch(x, y, return_dict=True)
+        train_seconds += time.perf_counter() - t_step
+        train_loss = float(logs["loss"])
+        step += 1
+        if not math.isfinite(train_loss):
+            log("    training loss is not finite; stopping")
+            break
+    elapsed = time.perf_counter() - start
+    load_end = load_average()
+    if keep_best and best["weights"] is not None:
+        model.set_weights(best["weights"])
+    tokens = step * tokens_per_step
+    return {
+        "steps": step,
+        "tokens": tokens,
+        "elapsed_s": elapsed,
+        "train_step_s": train_seconds,
+        "tokens_per_s": tokens / elapsed if elapsed > 0 else math.nan,
+        "train_tokens_per_s": tokens / train_seconds if train_seconds > 0 else math.nan,
+        "best_step": best["step"],
+        "best_elapsed_s": best["elapsed_s"],
+        "best_val_subset_loss": best["val_loss"],
+        "last_train_loss": train_loss,
+        "curve": curve,
+        "load_average_start": load_start,
+        "load_average_end": load_end,
+    }
+
+
+def run_one(recipe_name, budget_min, corpus, *, max_tokens=None, seed=0, smoke=False,
+            log=print):
+    """Build, train within the budget, evaluate once. Returns the result row (a dict)."""
+    recipe = RECIPES[min(RECIPES, key=lambda b: abs(b - budget_min))]
+    if smoke:
+        recipe = {**recipe, "model": {"embedding_dim": 8, "units": 16, "num_layers": 2},
+                  "batch_size": 8, "seq_len": 20}
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(seed)
+    model = build(recipe_name, recipe, corpus.vocab_size, seed)
+    budget_s = None if max_tokens else 60.0 * budget_min
+    log(f"  {recipe_name} @ {budget_min:g} min"
+        + (f" ({max_tokens:.3g} tokens)" if max_tokens else "") + ": "
+        + describe_recipe(recipe_name, recipe))
+    stats = train_within_budget(
+        model, recipe, corpus, budget_s=budget_s, max_tokens=max_tokens, seed=seed,
+        val_windows=8 if smoke else VAL_SUBSET_WINDOWS, log=log)
+    # After the clock: the splits with the best weights (train: a subset as large as val).
+    val_x, val_y = context_windows(corpus.val_ids)
+    test_x, test_y = context_windows(corpus.test_ids)
+    train_x, train_y = context_windows(corpus.train_ids, max_windows=TRAIN_SUBSET_WINDOWS)
+    losses = {
+        "train_loss": heldout_loss(model, train_x, train_y),
+        "val_loss": heldout_loss(model, val_x, val_y),
+        "test_loss": heldout_loss(model, test_x, test_y),
+    }
+    row = {
+        "recipe": recipe_name,
+        "budget_min": budget_min,
+        "max_tokens": max_tokens,
+        "description": describe_recipe(recipe_name, recipe),
+        "parameters": int(model.count_params()),
+        **losses,
+        "test_bits": losses["test_loss"] / LN2,
+        "val_bits": losses["val_loss"] / LN2,
+        "train_val_gap": losses["val_loss"] - losses["train_loss"],
+        **stats,
+        "budget_s": budget_s,
+    }
+    log(f"    -> test {row['test_loss']:.4f} nats ({row['test_bits']:.4f} bits), val "
+        f"{row['val_loss']:.4f}, train {row['train_loss']:.4f}, {row['tokens']:,} tokens in "
+        f"{row['elapsed_s']:.1f} s")
+    return row
+
+
+# --------------------------------------------------------------------------------------------
+# Report
+# --------------------------------------------------------------------------------------------
+
+TARGETS = {2.5: 1.85, 10.0: 1.55, 30.0: 1.45}
+
+
+def format_table(rows):
+    """A markdown table of the result rows."""
+    lines = [
+        "| budget | recipe | test nats/char | test bits/char | val | train | train-val gap | "
+        "best step (s) | steps | tokens | tokens/s | target | load start→end |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
+    ]
+    for r in rows:
+        budget = f"{r['budget_min']:g} min" + (
+            f" ({r['max_tokens']:.3g} tok)" if r.get("max_tokens") else "")
+        target = TARGETS.get(r["budget_min"])
+        if target is None or r["recipe"] != "regularized" or r.get("max_tokens"):
+            verdict = "–"
+        else:
+            verdict = f"≤ {target}: {'met' if r['test_loss'] <= target else 'not met'}"
+        load = "–"
+        if r["load_average_start"] and r["load_average_end"]:
+            load = f"{r['load_average_start'][0]:.1f}→{r['load_average_end'][0]:.1f}"
+        lines.append(
+            f"| {budget} | {r['recipe']} | {r['test_loss']:.4f} | {r['test_bits']:.4f} | "
+            f"{r['val_loss']:.4f} | {r['train_loss']:.4f} | {r['train_val_gap']:+.4f} | "
+            f"{r['best_step']} ({r['best_elapsed_s']:.0f}) | {r['steps']} | {r['tokens']:,} | "
+            f"{r['tokens_per_s']:,.0f} | {verdict} | {load} |")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--budgets", type=float, nargs="+", default=[2.5, 10.0, 30.0],
+                        help="wall-clock budgets in minutes")
+    parser.add_argument("--recipes", nargs="+", default=list(RECIPE_NAMES),
+                        choices=RECIPE_NAMES)
+    parser.add_argument("--tokens", type=float, default=None,
+                        help="train on this many tokens instead of a wall-clock budget "
+                             "(the budget then only picks the recipe)")
+    parser.add_argument("--out", default=None, help="folder for quality.json")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="TensorFlow threads (0: TensorFlow's default, all cores)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--smoke", action="store_true",
+                        help="a tiny model on a slice of the corpus for a few seconds")
+    args = parser.parse_args(argv)
+    if any(not b > 0 for b in args.budgets):
+        parser.error("--budgets must be positive minutes")
+    if args.tokens is not None and not args.tokens >= 1:
+        parser.error("--tokens must be at least 1")
+    set_threads(args.threads)
+
+    corpus = regkeras.load_corpus("tiny_shakespeare")
+    budgets = args.budgets
+    if args.smoke:
+        # A slice of each split (same vocabulary), a 12-second budget per run.
+        corpus = regkeras.data.Corpus(corpus.vocab, corpus.train_ids[:20_000],
+                                      corpus.val_ids[:3_000], corpus.test_ids[:3_000],
+                                      name="tiny_shakespeare (smoke slice)")
+        budgets = [SMOKE_BUDGET_MIN]
+    machine = machine_info(args.threads)
+    print(f"Machine: {machine}")
+    print(f"Corpus: {corpus!r}")
+    print(f"Load average at start: {load_average()}")
+    sys.stdout.flush()
+    rows = []
+    for budget in budgets:
+        for name in args.recipes:
+            max_tokens = int(args.tokens) if args.tokens else None
+            rows.append(run_one(name, budget, corpus, max_tokens=max_tokens, seed=args.seed,
+                                smoke=args.smoke))
+            sys.stdout.flush()
+    table = format_table(rows)
+    print()
+    print(table)
+    print(f"\nLoad average at end: {load_average()}")
+    result = {"machine": machine, "corpus": repr(corpus), "smoke": args.smoke,
+              "seed": args.seed, "rows": rows, "table": table}
+    if args.out:
+        os.makedirs(args.out, exist_ok=True)
+        path = os.path.join(args.out, "quality.json")
+        with open(path, "w") as f:
+            json.dump(result, f, indent=1, default=float)
+        print(f"Wrote {path}")
+    return result
+
+
+if __name__ == "__main__":
+    main()

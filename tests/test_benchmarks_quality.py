@@ -1,0 +1,157 @@
+"""The quality-per-CPU-minute and distance-to-the-floor benchmarks: smoke runs and their helpers.
+
+Both scripts expose `main(argv)`, so their `--smoke` modes run in this process (a tiny model
+for a few seconds each); the checks are on the shape and arithmetic of what they report, never
+on timings beyond "the run stopped".
+"""
+
+import importlib.util
+import json
+import math
+import os
+
+import keras
+import numpy as np
+import pytest
+
+import regkeras
+
+BENCHMARKS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                          "benchmarks")
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(f"bench_{name}",
+                                                  os.path.join(BENCHMARKS, f"{name}.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def quality():
+    return _load("quality")
+
+
+@pytest.fixture(scope="module")
+def floor():
+    return _load("floor")
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers (fast)
+
+
+def test_lr_schedule_warms_up_then_decays_to_the_final_fraction(quality):
+    peak, warmup, final = 4e-3, 0.1, 0.05
+    fractions = np.linspace(0.0, 1.0, 201)
+    lrs = np.array([quality.lr_at(f, peak, warmup, final) for f in fractions])
+    assert lrs[0] < 0.05 * peak
+    np.testing.assert_allclose(quality.lr_at(warmup, peak, warmup, final), peak, rtol=1e-9)
+    np.testing.assert_allclose(lrs[-1], final * peak, rtol=1e-9)
+    after = lrs[fractions >= warmup]
+    assert np.all(np.diff(after) <= 1e-15)
+    before = lrs[fractions < warmup]
+    assert np.all(np.diff(before) > 0)
+    # Past the end the schedule stays at its final value.
+    assert quality.lr_at(1.7, peak, warmup, final) == pytest.approx(final * peak)
+
+
+def test_context_windows_score_each_target_once_with_context(quality):
+    ids = np.arange(1000, dtype=np.int32)
+    x, y = quality.context_windows(ids, context=16, scored=32)
+    np.testing.assert_array_equal(x[:, 1:], y[:, :-1])
+    scored = y[:, -32:].ravel()
+    assert len(np.unique(scored)) == scored.size  # disjoint
+    # Every scored target has at least `context` ids before it inside its window.
+    assert scored.min() >= 16 + 1
+    np.testing.assert_array_equal(scored, np.arange(17, 17 + scored.size))
+    sub_x, _ = quality.context_windows(ids, context=16, scored=32, max_windows=5)
+    assert sub_x.shape == (5, 48)
+    assert sub_x[0, 0] == 0 and sub_x[-1, 0] == x[-1, 0]  # spread over the whole split
+
+
+def test_heldout_loss_matches_keras_cross_entropy_on_the_scored_part(quality):
+    model = regkeras.build_language_model(11, embedding_dim=4, units=8, num_layers=1, seed=0)
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, 11, 400).astype("int32")
+    x, y = quality.context_windows(ids, context=5, scored=7)
+    got = quality.heldout_loss(model, x, y, scored=7, batch_size=4)
+    logits = model.predict(x, verbose=0)[:, -7:]
+    expected = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(y[:, -7:], logits)
+    np.testing.assert_allclose(got, float(expected), rtol=1e-5)
+
+
+def test_random_batches_are_shifted_windows_of_the_ids(quality):
+    ids = np.arange(500, dtype=np.int32)
+    x, y = next(quality.random_batches(ids, 6, 9, seed=3))
+    assert x.shape == y.shape == (6, 9)
+    np.testing.assert_array_equal(y, x + 1)
+    np.testing.assert_array_equal(np.diff(x, axis=1), 1)
+
+
+def test_floor_oracle_is_the_chains_loss_on_the_test_text(floor):
+    corpus = regkeras.load_corpus("recipes", num_words=3000, seed=0)
+    chain = regkeras.RecipeChain(0)
+    loss = floor.oracle_loss(corpus, "test", chain)
+    # A 300-word sample: its loss under the true chain is near the entropy rate.
+    assert abs(loss - corpus.entropy_rate) / corpus.entropy_rate < 0.15
+    words = corpus.vocab.decode(corpus.test_ids).split(" ")[1:-1]
+    expected = -chain.log_prob(" ".join(words[1:]), start=words[0]) / (
+        sum(len(w) + 1 for w in words[1:]))
+    assert loss == pytest.approx(expected)
+
+
+# ---------------------------------------------------------------------------------------------
+# Smoke runs of the two scripts (a few seconds of training each)
+
+
+@pytest.mark.slow
+def test_quality_smoke_reports_both_recipes(quality, tmp_path, data_dir, capsys):
+    result = quality.main(["--smoke", "--out", str(tmp_path)])
+    rows = result["rows"]
+    assert [r["recipe"] for r in rows] == ["baseline", "regularized"]
+    for r in rows:
+        for key in ("train_loss", "val_loss", "test_loss", "best_val_subset_loss"):
+            assert math.isfinite(r[key]) and 0.0 < r[key] < 10.0, (key, r[key])
+        assert r["test_bits"] == pytest.approx(r["test_loss"] / math.log(2.0))
+        assert r["train_val_gap"] == pytest.approx(r["val_loss"] - r["train_loss"])
+        assert r["budget_s"] == pytest.approx(60.0 * quality.SMOKE_BUDGET_MIN)
+        # It stopped: a finite number of steps, the last validation at the last step.
+        assert r["steps"] >= 1
+        assert r["curve"] and r["curve"][-1]["step"] == r["steps"]
+        assert r["tokens"] == r["steps"] * 8 * 20
+        assert r["tokens_per_s"] == pytest.approx(r["tokens"] / r["elapsed_s"])
+        assert 0 <= r["best_step"] <= r["steps"]
+        assert r["best_val_subset_loss"] == min(p["val_loss"] for p in r["curve"])
+    out = capsys.readouterr().out
+    assert "| 0.2 min | baseline |" in out and "| 0.2 min | regularized |" in out
+    saved = json.loads((tmp_path / "quality.json").read_text())
+    assert saved["machine"]["logical_cores"] == os.cpu_count()
+    assert len(saved["rows"]) == 2
+
+
+@pytest.mark.slow
+def test_floor_smoke_reports_both_models_against_the_floor(floor, tmp_path, capsys):
+    result = floor.main(["--smoke", "--out", str(tmp_path)])
+    rows = result["rows"]
+    assert [r["model"] for r in rows] == ["baseline", "regularized"]
+    exact = regkeras.RecipeChain(0).entropy_rate
+    for r in rows:
+        assert r["floor"] == pytest.approx(exact)
+        for key in ("train_loss", "val_loss", "test_loss"):
+            assert math.isfinite(r[key]) and r[key] > 0.0
+        # Untrained for long, nothing beats the exact entropy rate.
+        assert r["test_loss"] > r["floor"]
+        assert r["test_ratio"] == pytest.approx(r["test_loss"] / r["floor"])
+        assert r["test_bits"] == pytest.approx(r["test_loss"] / math.log(2.0))
+        assert r["steps"] >= 1 and r["curve"][-1]["step"] == r["steps"]
+    base, reg = rows
+    assert base["weights_epoch"] == pytest.approx(base["epochs_run"])  # last weights kept
+    assert reg["weights_epoch"] == pytest.approx(reg["best_val_epoch"])  # best weights kept
+    verdict = result["verdicts"]["0"]
+    assert verdict["regularized_within_3pct"] == (reg["test_ratio"] <= 1.03)
+    assert verdict["baseline_train_below_floor"] == (base["train_loss"] < base["floor"])
+    out = capsys.readouterr().out
+    assert "| 0 | baseline |" in out and "| 0 | regularized |" in out
+    assert json.loads((tmp_path / "floor.json").read_text())["smoke"] is True
