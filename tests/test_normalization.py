@@ -288,6 +288,87 @@ def test_hand_written_layer_norm_gradient_matches_autodiff(gradients):
         np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-4 * np.abs(w).max())
 
 
+class _FixedKernelDraws(regkeras.ProjectedLSTM):
+    """Stands for a weight-drop layer: its per-call draw replaces `U` with a given matrix."""
+
+    replacement = None
+
+    def draw_per_call(self, time_steps, batch_size, training):
+        if self.replacement is None:
+            return {}, {}
+        return {}, {"recurrent_kernel": keras.ops.convert_to_tensor(self.replacement)}
+
+
+class _LayerNormWithFixedKernel(LayerNormLSTM, _FixedKernelDraws):
+    pass
+
+
+def test_a_replaced_recurrent_kernel_is_centred_too():
+    """The layer centres whatever recurrent kernel the per-call draws hand it (weight drop's
+    masked matrix, here an arbitrary un-centred one with a large row mean), and the cell,
+    given a kernel directly, does the same: both equal the reference with that kernel."""
+    x = random_inputs(23)
+    layer = _LayerNormWithFixedKernel(U, return_sequences=True)
+    layer(x)
+    randomize_weights(layer, seed=24)
+    rng = np.random.default_rng(25)
+    replacement = (rng.normal(size=(U, 4 * U)) + 3.0 * rng.normal(size=(U, 1))).astype("float32")
+    layer.replacement = replacement
+    weights = layer.get_weights()
+    with_replacement = weights[:1] + [replacement] + weights[2:]
+    np.testing.assert_allclose(
+        np_(layer(x)), np_ln_lstm(x, with_replacement)[0], rtol=1e-5, atol=1e-5
+    )
+    assert not np.allclose(np_(layer(x)), np_ln_lstm(x, weights)[0], atol=1e-3)
+
+    cell = layer.cell
+    h0, c0 = (rng.normal(size=(B, U)).astype("float32") for _ in range(2))
+    step = keras.ops.convert_to_tensor(x[:, 0])
+    h, (_, c) = cell.recurrent_step(
+        cell.project_inputs(step),
+        [keras.ops.convert_to_tensor(h0), keras.ops.convert_to_tensor(c0)],
+        recurrent_kernel=keras.ops.convert_to_tensor(replacement),
+    )
+    W, _, b, gx, bx, gh, bh, gc, bc = weights
+    z = np_layer_norm(x[:, 0] @ W, gx, bx) + np_layer_norm(h0 @ replacement, gh, bh) + b
+    i, f, g, o = np.split(z, 4, axis=-1)
+    ref_c = sigmoid(f) * c0 + sigmoid(i) * np.tanh(g)
+    np.testing.assert_allclose(np_(c), ref_c, rtol=1e-5, atol=1e-5)
+    ref_h = sigmoid(o) * np.tanh(np_layer_norm(ref_c, gc, bc))
+    np.testing.assert_allclose(np_(h), ref_h, rtol=1e-5, atol=1e-5)
+
+
+def test_centred_projection_is_the_centred_product():
+    """`project_inputs` returns `x·W` minus its mean over the gate features (the algebra the
+    fast path rests on), to float32 rounding."""
+    cell = LayerNormLSTMCell(U)
+    cell.build((B, D))
+    randomize_weights(cell, seed=26)
+    x = random_inputs(27)[:, 0]
+    W = cell.get_weights()[0].astype("float64")
+    product = x.astype("float64") @ W
+    want = product - product.mean(axis=-1, keepdims=True)
+    got = np_(cell.project_inputs(keras.ops.convert_to_tensor(x)))
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.abs(product).max())
+    np.testing.assert_allclose(got.mean(axis=-1), 0.0, atol=1e-5 * np.abs(product).max())
+
+
+def test_weight_drop_combined_with_layer_norm_runs_and_is_plain_at_inference():
+    class WeightDropLayerNormLSTM(LayerNormLSTM, WeightDropLSTM):
+        pass
+
+    x = random_inputs(28)
+    layer = WeightDropLayerNormLSTM(U, weight_dropout=0.5, seed=3, return_sequences=True)
+    layer(x)
+    randomize_weights(layer, seed=29)
+    dropped = np_(layer(x, training=True))
+    assert np.all(np.isfinite(dropped))
+    assert not np.allclose(dropped, np_(layer(x)), atol=1e-3)
+    np.testing.assert_allclose(
+        np_(layer(x)), np_ln_lstm(x, layer.get_weights())[0], rtol=1e-5, atol=1e-5
+    )
+
+
 def test_config_round_trip():
     layer = LayerNormLSTM(
         U,
