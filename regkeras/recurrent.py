@@ -486,7 +486,8 @@ class ZoneoutLSTMCell(ProjectedLSTMCell):
 
     Prefer the layer, `ZoneoutLSTM`, which draws every step's masks before the loop: under
     the JAX backend `keras.layers.RNN` traces a cell's step once into `lax.scan`, so masks
-    drawn inside the step would repeat at every step and every call.
+    drawn inside the step would repeat at every step and every call; the cell therefore
+    raises `NotImplementedError` in training on JAX (inference works on every backend).
 
     Args:
         units: Positive integer, size of the hidden and cell states.
@@ -555,6 +556,14 @@ class ZoneoutLSTMCell(ProjectedLSTMCell):
     def call(self, inputs, states, training=False):
         keep_c = keep_h = None
         if training and (self.zoneout_c > 0 or self.zoneout_h > 0):
+            if keras.backend.backend() == "jax":
+                # Masks drawn inside lax.scan's traced step would silently repeat at every step
+                # and every call: refuse rather than train with the wrong regularizer.
+                raise NotImplementedError(
+                    "ZoneoutLSTMCell cannot draw fresh zoneout masks per step inside "
+                    "keras.layers.RNN on the JAX backend (the step is traced once). Use "
+                    "regkeras.ZoneoutLSTM, which draws every step's masks before the loop."
+                )
             keep_c, keep_h = self.sample_zoneout_masks(ops.shape(inputs)[:1])
         z = self.project_inputs(inputs, training)
         return self.recurrent_step(z, states, training, keep_c=keep_c, keep_h=keep_h)
