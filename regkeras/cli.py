@@ -74,6 +74,22 @@ def _dataset(text):
     )
 
 
+def _add_model_and_data_arguments(parser, learning_rate_help):
+    """The model, batching and corpus-size options `compare` and `tune` share."""
+    parser.add_argument("--level", choices=("char", "word"),
+                        help="tokenization (default: word for PTB, char otherwise)")
+    parser.add_argument("--units", type=_positive_int("--units"), help="LSTM units per layer")
+    parser.add_argument("--layers", type=_positive_int("--layers"), help="stacked LSTM layers")
+    parser.add_argument("--seq-len", type=_positive_int("--seq-len"), help="tokens per window")
+    parser.add_argument("--batch-size", type=_positive_int("--batch-size"))
+    parser.add_argument("--learning-rate", type=_positive_float("--learning-rate"),
+                        help=learning_rate_help)
+    parser.add_argument("--num-words", type=_positive_int("--num-words"),
+                        help="size of the generated recipes corpus in words")
+    parser.add_argument("--steps-per-epoch", type=_positive_int("--steps-per-epoch"),
+                        help="cap on training batches per epoch (large corpora)")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="python -m regkeras",
@@ -92,18 +108,7 @@ def build_parser():
                          help="the training budget in epochs for both models")
     compare.add_argument("--out", default="out", help="folder for the table, PNG, samples, models")
     compare.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (default 0)")
-    compare.add_argument("--level", choices=("char", "word"),
-                         help="tokenization (default: word for PTB, char otherwise)")
-    compare.add_argument("--units", type=_positive_int("--units"), help="LSTM units per layer")
-    compare.add_argument("--layers", type=_positive_int("--layers"), help="stacked LSTM layers")
-    compare.add_argument("--seq-len", type=_positive_int("--seq-len"), help="tokens per window")
-    compare.add_argument("--batch-size", type=_positive_int("--batch-size"))
-    compare.add_argument("--learning-rate", type=_positive_float("--learning-rate"),
-                         help="Adam/AdamW learning rate for both models")
-    compare.add_argument("--num-words", type=_positive_int("--num-words"),
-                         help="size of the generated recipes corpus in words")
-    compare.add_argument("--steps-per-epoch", type=_positive_int("--steps-per-epoch"),
-                         help="cap on training batches per epoch (large corpora)")
+    _add_model_and_data_arguments(compare, "Adam/AdamW learning rate for both models")
     compare.add_argument("--patience", type=_positive_int("--patience"), default=5,
                          help="early-stopping patience of the regularized model (notes: 5-10)")
     compare.add_argument("--sample-length", type=_positive_int("--sample-length"), default=300)
@@ -135,18 +140,7 @@ def build_parser():
                       help="epoch budget per trial (default: the compare defaults)")
     tune.add_argument("--out", default="tuning", help="folder for the tables and search state")
     tune.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (default 0)")
-    tune.add_argument("--level", choices=("char", "word"),
-                      help="tokenization (default: word for PTB, char otherwise)")
-    tune.add_argument("--units", type=_positive_int("--units"), help="LSTM units per layer")
-    tune.add_argument("--layers", type=_positive_int("--layers"), help="stacked LSTM layers")
-    tune.add_argument("--seq-len", type=_positive_int("--seq-len"), help="tokens per window")
-    tune.add_argument("--batch-size", type=_positive_int("--batch-size"))
-    tune.add_argument("--learning-rate", type=_positive_float("--learning-rate"),
-                      help="Adam/AdamW learning rate (fixed during the search)")
-    tune.add_argument("--num-words", type=_positive_int("--num-words"),
-                      help="size of the generated recipes corpus in words")
-    tune.add_argument("--steps-per-epoch", type=_positive_int("--steps-per-epoch"),
-                      help="cap on training batches per epoch (large corpora)")
+    _add_model_and_data_arguments(tune, "Adam/AdamW learning rate (fixed during the search)")
     tune.add_argument("--overwrite", action="store_true",
                       help="delete a previous search in OUT/search and start over")
     tune.add_argument("--quiet", action="store_true", help="no per-trial output")
