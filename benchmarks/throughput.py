@@ -21,6 +21,7 @@ Timings on a machine shared with other jobs vary by ±30%: compare ratios from t
 """
 
 import argparse
+import contextlib
 import os
 import platform
 import resource
@@ -48,6 +49,18 @@ VARIANTS = {
     ),
     "projected": (
         "regkeras.ProjectedLSTM (plain, hoisted x·W)",
+        lambda u: regkeras.ProjectedLSTM(u, return_sequences=True),
+        {},
+        None,
+    ),
+    "projected_stepwise": (
+        "regkeras.ProjectedLSTM(fused=False): autodiff of the step loop",
+        lambda u: regkeras.ProjectedLSTM(u, return_sequences=True, fused=False),
+        {},
+        None,
+    ),
+    "projected_plain_loop": (
+        "regkeras.ProjectedLSTM, fused, TensorFlow loop not XLA-compiled",
         lambda u: regkeras.ProjectedLSTM(u, return_sequences=True),
         {},
         None,
@@ -90,6 +103,24 @@ VARIANTS = {
         {},
         "projected",
     ),
+    "layer_norm_stepwise": (
+        "regkeras.LayerNormLSTM(fused=False): autodiff of the step loop",
+        lambda u: regkeras.LayerNormLSTM(u, return_sequences=True, fused=False),
+        {},
+        "projected_stepwise",
+    ),
+    "layer_norm_plain_loop": (
+        "regkeras.LayerNormLSTM, fused, TensorFlow loop not XLA-compiled",
+        lambda u: regkeras.LayerNormLSTM(u, return_sequences=True),
+        {},
+        "projected_plain_loop",
+    ),
+    "layer_norm_xla": (
+        "regkeras.LayerNormLSTM, compile(jit_compile=True)",
+        lambda u: regkeras.LayerNormLSTM(u, return_sequences=True),
+        {"jit_compile": True},
+        "projected_xla",
+    ),
     "output_norm": (
         "regkeras.lstm_with_output_norm (keras LSTM + LayerNormalization)",
         lambda u: regkeras.lstm_with_output_norm(u),
@@ -98,6 +129,20 @@ VARIANTS = {
     ),
 }
 QUICK = ["keras", "projected", "weight_drop", "zoneout", "layer_norm"]
+# Variants whose fused TensorFlow time loops run without XLA (regkeras.fused.JIT_COMPILE_TF_LOOPS
+# off while their train and predict steps are traced).
+PLAIN_LOOP = {"projected_plain_loop", "layer_norm_plain_loop"}
+
+
+@contextlib.contextmanager
+def tf_loop_jit(enabled):
+    """Sets `regkeras.fused.JIT_COMPILE_TF_LOOPS` for the traces made inside the block."""
+    saved = regkeras.fused.JIT_COMPILE_TF_LOOPS
+    regkeras.fused.JIT_COMPILE_TF_LOOPS = enabled
+    try:
+        yield
+    finally:
+        regkeras.fused.JIT_COMPILE_TF_LOOPS = saved
 TORCH = "torch"  # the optional outside reference, torch.nn.LSTM
 
 
@@ -344,10 +389,11 @@ def main(argv=None):
             else:
                 train, infer = keras_runner(name, args, x, y)
                 description = VARIANTS[name][0]
-            for _ in range(2):  # traces and compiles the train and predict steps
-                train()
-                if "infer" in modes:
-                    infer()
+            with tf_loop_jit(name not in PLAIN_LOOP):
+                for _ in range(2):  # traces and compiles the train and predict steps
+                    train()
+                    if "infer" in modes:
+                        infer()
             runners[b, name] = {"train": train, "infer": infer}
             print(
                 f"  built {name:<24} batch {b:<4} in {time.perf_counter() - start:5.1f} s  "

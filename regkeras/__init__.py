@@ -11,6 +11,7 @@ import os
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 from regkeras import datasets, data, metrics  # noqa: E402,F401
+from regkeras import fused  # noqa: E402,F401
 from regkeras import dropout, normalization, recurrent, regularizers, models  # noqa: E402,F401
 from regkeras import optimizers, callbacks, diagnosis, generation, experiments  # noqa: E402,F401
 from regkeras import tuning  # noqa: E402,F401
@@ -19,6 +20,7 @@ from regkeras import distribute  # noqa: E402,F401
 from regkeras.datasets import *  # noqa: E402,F401,F403
 from regkeras.data import *  # noqa: E402,F401,F403
 from regkeras.metrics import *  # noqa: E402,F401,F403
+from regkeras.fused import *  # noqa: E402,F401,F403
 from regkeras.dropout import *  # noqa: E402,F401,F403
 from regkeras.normalization import *  # noqa: E402,F401,F403
 from regkeras.recurrent import *  # noqa: E402,F401,F403

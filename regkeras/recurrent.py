@@ -18,6 +18,14 @@ A cell therefore comes in two halves (`ProjectedLSTMCell`):
 (``keras.layers.RNN(ZoneoutLSTMCell(32))``). Random draws that must stay fixed for a whole
 sequence (the DropConnect mask) or that are needed at every step (zoneout masks) are made once
 per call, outside the loop, which keeps the loop free of random-number state.
+
+In training the layers go one step further (``fused="auto"``): instead of letting automatic
+differentiation unroll the backward pass of the step loop, they run the whole sequence with
+`regkeras.fused.lstm_sequence`, whose hand-written backward pass computes the weight gradients
+from the whole sequence in a few large products, as fused LSTM kernels do. A cell offers this
+through ``fused_sequence`` (and ``fused_keep_weights`` for zoneout); padding masks, reversed
+sequences, initial and carried states, dropout, weight drop, zoneout and layer norm all run on
+it, and the tests check it against automatic differentiation of the step loop.
 """
 
 import numbers
@@ -30,6 +38,8 @@ from keras import ops
 # step). Keras exports neither, so we import them from where keras.layers.LSTM does.
 from keras.src.backend import rnn as _backend_rnn
 from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
+
+from regkeras.fused import lstm_sequence
 
 __all__ = [
     "ProjectedLSTMCell",
@@ -80,6 +90,13 @@ def check_bool(name, value):
     if not isinstance(value, bool):
         raise TypeError(f"`{name}` must be True or False, got {name}={value!r}.")
     return value
+
+
+def reverse_time(x):
+    """`x` reversed along its first (time) axis; None and scalars unchanged."""
+    if x is None or len(x.shape) == 0:
+        return x
+    return ops.flip(x, axis=0)
 
 
 def pop_cell_kwargs(kwargs, names=LSTM_CELL_ARGS):
@@ -249,8 +266,52 @@ class ProjectedLSTMCell(keras.layers.Layer, DropoutRNNCell):
         h = self.recurrent_activation(o) * self.activation(c)
         return h, [h, c]
 
+    # The `recurrent_step` that `fused_sequence` computes (see `fused_unsupported_reason`).
+    fused_recurrent_step = recurrent_step
+
     def call(self, inputs, states, training=False):
         return self.recurrent_step(self.project_inputs(inputs, training), states, training)
+
+    def fused_unsupported_reason(self):
+        """Why `fused_sequence` cannot stand in for stepping `recurrent_step`, or None.
+
+        The fused sequence computes the standard equations with sigmoid gates and tanh, and
+        only the `recurrent_step` of the class that wrote it: a subclass that overrides
+        `recurrent_step` runs step by step unless it also provides `fused_sequence`.
+        """
+        if self.activation is not keras.activations.tanh:
+            return "`activation` is not 'tanh'"
+        if self.recurrent_activation is not keras.activations.sigmoid:
+            return "`recurrent_activation` is not 'sigmoid'"
+        if type(self).recurrent_step is not type(self).fused_recurrent_step:
+            return f"{type(self).__name__} overrides `recurrent_step` without `fused_sequence`"
+        return None
+
+    def fused_keep_weights(self, per_step, training=False):
+        """`(keep_c, keep_h)` for `fused_sequence` from the layer's per-step draws.
+
+        None, None here: a plain LSTM always takes the new state.
+        """
+        return None, None
+
+    def fused_sequence(
+        self, z, states, training=False, recurrent_kernel=None, keep_c=None, keep_h=None
+    ):
+        """Runs `recurrent_step` over a whole time-major sequence, with the fused gradient.
+
+        `z` is `project_inputs` of the sequence, `(T, batch, 4·units)`; `keep_c`, `keep_h`
+        are keep weights for `regkeras.fused.lstm_sequence`. Returns
+        `(outputs, h_T, c_T)`, outputs time-major.
+        """
+        h0, c0 = states
+        mask = None
+        if training and self.recurrent_dropout > 0:
+            mask = self.get_recurrent_dropout_mask(h0)
+        if recurrent_kernel is None:
+            # A tensor, not the variable: the custom gradient must see only its inputs.
+            recurrent_kernel = ops.copy(self.recurrent_kernel)
+        bias = ops.copy(self.bias) if self.use_bias else None
+        return lstm_sequence(z, h0, c0, recurrent_kernel, bias, mask, keep_c, keep_h)
 
     def get_initial_state(self, batch_size=None):
         return [ops.zeros((batch_size, d), dtype=self.compute_dtype) for d in self.state_size]
@@ -297,6 +358,14 @@ class ProjectedLSTM(keras.layers.RNN):
         go_backwards: Process the sequence backwards (and return the reversed sequence).
         stateful: Carry the final states of a batch over as initial states of the next.
         unroll: Unroll the time loop (needs a fixed sequence length).
+        fused: How training differentiates the time loop. `"auto"` (default): with a
+            hand-written backward pass (`regkeras.fused.lstm_sequence`: the weight
+            gradients come from the whole sequence in a few large products, as in cuDNN's
+            and PyTorch's fused LSTMs) whenever the configuration allows, else by automatic
+            differentiation of the step-by-step loop. `True`: fused, or a `ValueError` if
+            the configuration does not allow it (`unroll=True`, an activation other than
+            tanh/sigmoid). `False`: always step by step. Both compute the same function;
+            inference (`training=False`) always runs the step loop, which saves nothing.
         **kwargs: Every other `keras.layers.LSTM` argument: `activation`,
             `recurrent_activation`, `use_bias`, the initializers, regularizers and constraints,
             `unit_forget_bias`, `dropout`, `recurrent_dropout`, `seed`,
@@ -330,10 +399,14 @@ class ProjectedLSTM(keras.layers.RNN):
         go_backwards=False,
         stateful=False,
         unroll=False,
+        fused="auto",
         **kwargs,
     ):
         for flag in ("return_sequences", "return_state", "go_backwards", "stateful", "unroll"):
             check_bool(flag, locals()[flag])
+        if not (isinstance(fused, bool) or (isinstance(fused, str) and fused == "auto")):
+            raise ValueError(f"`fused` must be 'auto', True or False, got fused={fused!r}.")
+        self.fused = fused
         cell = self.cell_class(
             units,
             **pop_cell_kwargs(kwargs, self.cell_args),
@@ -351,6 +424,19 @@ class ProjectedLSTM(keras.layers.RNN):
             **kwargs,
         )
         self.input_spec = keras.layers.InputSpec(ndim=3)
+        if fused is True and self.fused_unsupported_reason() is not None:
+            raise ValueError(
+                f"`fused=True` is not possible here: {self.fused_unsupported_reason()}. "
+                "Use fused='auto' or fused=False."
+            )
+
+    def fused_unsupported_reason(self):
+        """Why this layer cannot run the fused sequence (`fused="auto"` then steps), or None."""
+        if self.fused is False:
+            return "`fused=False`"
+        if self.unroll:
+            return "`unroll=True` asks for the step-by-step loop"
+        return self.cell.fused_unsupported_reason()
 
     @property
     def units(self):
@@ -381,6 +467,14 @@ class ProjectedLSTM(keras.layers.RNN):
         per_step, per_call = self.draw_per_call(time_steps, batch_size, training)
         if mask is not None:
             mask = ops.transpose(mask, (1, 0))
+        # Inference needs no backward pass: the step loop saves nothing and is faster there.
+        if (
+            training
+            and self.fused_unsupported_reason() is None
+            and set(per_step) <= {"keep_c", "keep_h"}
+            and set(per_call) <= {"recurrent_kernel", "constants"}
+        ):
+            return self.fused_loop(projected, initial_state, mask, per_step, per_call, training)
 
         names = list(per_step)
 
@@ -403,13 +497,44 @@ class ProjectedLSTM(keras.layers.RNN):
         )
         return last_output, ops.transpose(outputs, (1, 0, 2)), states
 
+    def fused_loop(self, projected, initial_state, mask, per_step, per_call, training):
+        """`inner_loop` with `cell.fused_sequence`: the same results as `keras.layers.RNN`.
+
+        A padded step keeps the previous state (keep weight 1); its output is the previous
+        output (before the first valid step: zeros, or the initial `h` on JAX, as Keras' own
+        loops do), or zeros with `zero_output_for_mask`.
+        """
+        cell = self.cell
+        keep_c, keep_h = cell.fused_keep_weights(per_step, training)
+        if mask is not None:
+            padded = 1.0 - ops.cast(mask[..., None], projected.dtype)  # (T, batch, 1)
+            keep_c = padded if keep_c is None else padded + (1.0 - padded) * keep_c
+            keep_h = padded if keep_h is None else padded + (1.0 - padded) * keep_h
+        if self.go_backwards:
+            projected, mask = ops.flip(projected, axis=0), reverse_time(mask)
+            keep_c, keep_h = reverse_time(keep_c), reverse_time(keep_h)
+        outputs, h, c = cell.fused_sequence(
+            projected, list(initial_state), training, keep_c=keep_c, keep_h=keep_h, **per_call
+        )
+        if mask is not None:
+            shown = None
+            if self.zero_output_for_mask:
+                shown = mask
+            elif keras.backend.backend() != "jax":
+                # The previous output: the carried h, but zeros before the first valid step
+                # (Keras' TensorFlow and PyTorch loops; its JAX loop shows the initial h).
+                shown = ops.cumsum(ops.cast(mask, "int32"), axis=0) > 0
+            if shown is not None:
+                outputs = ops.where(shown[..., None], outputs, ops.zeros_like(outputs))
+        return outputs[-1], ops.transpose(outputs, (1, 0, 2)), [h, c]
+
     def get_config(self):
         config = super().get_config()
         del config["cell"]
         cell_config = self.cell.get_config()
         for key in ("name", "trainable", "dtype"):
             cell_config.pop(key, None)
-        return {**config, **cell_config}
+        return {**config, **cell_config, "fused": self.fused}
 
     @classmethod
     def from_config(cls, config):
@@ -552,6 +677,21 @@ class ZoneoutLSTMCell(ProjectedLSTMCell):
             if self.zoneout_h > 0:
                 h = h + self.zoneout_h * (h_tm1 - h)
         return h, [h, c]
+
+    fused_recurrent_step = recurrent_step
+
+    def fused_keep_weights(self, per_step, training=False):
+        """The zoneout masks of `ZoneoutLSTM.draw_per_call` as 0/1 keep weights in training,
+        the zoneout rates (the expectation) at inference; None for a rate of 0."""
+        weights = []
+        for name, rate in (("keep_c", self.zoneout_c), ("keep_h", self.zoneout_h)):
+            if rate == 0:
+                weights.append(None)
+            elif name in per_step:
+                weights.append(ops.cast(per_step[name], self.compute_dtype))
+            else:
+                weights.append(ops.convert_to_tensor(rate, dtype=self.compute_dtype))
+        return tuple(weights)
 
     def call(self, inputs, states, training=False):
         keep_c = keep_h = None

@@ -53,7 +53,7 @@ def test_ci_runs_the_layer_tests_on_every_backend():
     assert steps[2] == "python -m pip install -r requirements-backends.txt"
     assert (ROOT / "requirements-backends.txt").exists()
     layer_tests = {f"tests/test_{name}.py" for name in
-                   ("dropout", "normalization", "recurrent", "regularizers")}
+                   ("dropout", "normalization", "recurrent", "regularizers", "fused")}
     assert all((ROOT / path).exists() for path in layer_tests)
     for backend, step in zip(("jax", "torch"), steps[3:]):
         assert step.startswith(f"KERAS_BACKEND={backend} python -m pytest"), step

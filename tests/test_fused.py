@@ -1,0 +1,359 @@
+"""Tests for regkeras.fused: the whole-sequence LSTM with hand-written backpropagation.
+
+`lstm_sequence` is checked against automatic differentiation of the same equations written
+step by step, and every regkeras LSTM layer trained with `fused=True` against the same layer
+with `fused=False` (automatic differentiation of its step loop): outputs, final states and
+the gradients of every weight and of the inputs, with masks, reversed sequences, dropout,
+weight drop, zoneout and layer norm. Runs on every Keras backend.
+"""
+
+import itertools
+
+import keras
+import numpy as np
+import pytest
+from keras import ops
+
+import regkeras
+from regkeras import fused
+from regkeras.fused import _rms_stats, _standardize, lstm_sequence
+
+T, B, D, U = 5, 3, 4, 6
+EPS = 1e-3
+
+
+def np_(x):
+    return keras.ops.convert_to_numpy(x)
+
+
+def stepwise_reference(z, h0, c0, kernel, bias, mask, keep_c, keep_h, norm):
+    """The equations of `lstm_sequence`'s docstring, one step at a time, for autodiff."""
+    h, c, outputs = h0, c0, []
+    for t in range(z.shape[0]):
+        r = ops.matmul(h * mask if mask is not None else h, kernel)
+        if norm:
+            pre = z[t] + _rms_stats(r, EPS)[0] * norm["recurrent_gamma"]
+        else:
+            pre = z[t] + r + (bias if bias is not None else 0.0)
+        i, f, g, o = ops.split(pre, 4, axis=-1)
+        i, f, g, o = ops.sigmoid(i), ops.sigmoid(f), ops.tanh(g), ops.sigmoid(o)
+        c_new = f * c + i * g
+        if norm:
+            c_term = _standardize(c_new, EPS)[0] * norm["state_gamma"] + norm["state_beta"]
+        else:
+            c_term = c_new
+        h_new = o * ops.tanh(c_term)
+        if keep_c is not None:
+            kc = keep_c[t] if len(keep_c.shape) else keep_c
+            c_new = (1 - kc) * c_new + kc * c
+        if keep_h is not None:
+            kh = keep_h[t] if len(keep_h.shape) else keep_h
+            h_new = (1 - kh) * h_new + kh * h
+        h, c = h_new, c_new
+        outputs.append(h)
+    return ops.stack(outputs), h, c
+
+
+SEQUENCE_CASES = {
+    "plain": {},
+    "bias": {"bias": True},
+    "dropout_mask": {"bias": True, "mask": True},
+    "zoneout_masks": {"bias": True, "keep_c": "binary", "keep_h": "binary"},
+    "padding_and_dropout": {"bias": True, "mask": True, "keep_c": "padding", "keep_h": "padding"},
+    "zoneout_expectation": {"bias": True, "keep_c": "scalar", "keep_h": "scalar"},
+    "layer_norm": {"norm": True},
+    "layer_norm_everything": {"norm": True, "mask": True, "keep_c": "binary", "keep_h": "padding"},
+}
+
+
+def sequence_inputs(case, seed=0):
+    rng = np.random.default_rng(seed)
+    values = {
+        "z": rng.normal(size=(T, B, 4 * U)),
+        "h0": rng.normal(size=(B, U)),
+        "c0": rng.normal(size=(B, U)),
+        "kernel": rng.normal(size=(U, 4 * U)) * 0.5,
+    }
+    if case.get("bias"):
+        values["bias"] = rng.normal(size=(4 * U,))
+    if case.get("norm"):
+        values["recurrent_gamma"] = rng.normal(size=(4 * U,))
+        values["state_gamma"] = rng.normal(size=(U,))
+        values["state_beta"] = rng.normal(size=(U,))
+    constants = {}
+    if case.get("mask"):
+        constants["mask"] = (rng.random((B, U)) > 0.3) / 0.7
+    for key in ("keep_c", "keep_h"):
+        kind = case.get(key)
+        if kind == "binary":
+            constants[key] = (rng.random((T, B, U)) < 0.4) * 1.0
+        elif kind == "padding":
+            constants[key] = (rng.random((T, B, 1)) < 0.3) * 1.0
+        elif kind == "scalar":
+            constants[key] = np.array(0.3)
+    as_float = {k: np.asarray(v, "float32") for k, v in values.items()}
+    return as_float, {k: ops.convert_to_tensor(np.asarray(v, "float32")) for k, v in constants.items()}
+
+
+def run_sequence(fn, v, constants):
+    norm = None
+    if "recurrent_gamma" in v:
+        norm = {k: v[k] for k in ("recurrent_gamma", "state_gamma", "state_beta")}
+    args = (
+        v["z"], v["h0"], v["c0"], v["kernel"], v.get("bias"), constants.get("mask"),
+        constants.get("keep_c"), constants.get("keep_h"),
+    )
+    if fn == "fused":
+        return lstm_sequence(*args, layer_norm=None if norm is None else {**norm, "epsilon": EPS})
+    return stepwise_reference(*args, norm)
+
+
+@pytest.mark.parametrize("case", sorted(SEQUENCE_CASES))
+def test_sequence_matches_autodiff_of_the_step_equations(case, gradients):
+    """Outputs, final states and the gradients of every input agree with autodiff."""
+    values, constants = sequence_inputs(SEQUENCE_CASES[case])
+    rng = np.random.default_rng(1)
+    weights = [ops.convert_to_tensor(rng.normal(size=s).astype("float32"))
+               for s in ((T, B, U), (B, U), (B, U))]
+    results = {}
+    for fn in ("fused", "reference"):
+        variables = {k: keras.Variable(x) for k, x in values.items()}
+
+        def loss():
+            outputs, h, c = run_sequence(fn, variables, constants)
+            total = sum(ops.sum(a * w) for a, w in zip((outputs, h, c), weights))
+            return total, (outputs, h, c)
+
+        results[fn] = gradients(loss, list(variables.values()))
+    (loss_f, out_f, grads_f), (loss_r, out_r, grads_r) = results["fused"], results["reference"]
+    for got, want in zip(out_f, out_r):
+        np.testing.assert_allclose(np_(got), np_(want), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(loss_f, loss_r, rtol=1e-5)
+    for name, got, want in zip(values, grads_f, grads_r):
+        assert np.abs(want).max() > 0, name  # every input matters in these cases
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5, err_msg=name)
+
+
+def test_padded_steps_keep_the_state_exactly():
+    """A keep weight of 1 returns the old state bit for bit, not up to rounding."""
+    values, _ = sequence_inputs({"bias": True})
+    keep = np.zeros((T, B, 1), "float32")
+    keep[2] = 1.0
+    keep = ops.convert_to_tensor(keep)
+    outputs, _, _ = lstm_sequence(
+        values["z"], values["h0"], values["c0"], values["kernel"], values["bias"],
+        keep_c=keep, keep_h=keep,
+    )
+    np.testing.assert_array_equal(np_(outputs)[2], np_(outputs)[1])
+
+
+def test_bad_keep_shape_and_bias_with_layer_norm_raise():
+    values, _ = sequence_inputs({"bias": True})
+    with pytest.raises(ValueError, match="`keep_c`"):
+        lstm_sequence(values["z"], values["h0"], values["c0"], values["kernel"],
+                      keep_c=ops.ones((B, U)))
+    with pytest.raises(ValueError, match="`bias`"):
+        lstm_sequence(values["z"], values["h0"], values["c0"], values["kernel"], values["bias"],
+                      layer_norm={"recurrent_gamma": None, "state_gamma": None,
+                                  "state_beta": None, "epsilon": EPS})
+
+
+# ----------------------------------------------------------------------------------------------
+# The layers: fused=True against fused=False.
+
+LAYER_KINDS = {
+    "projected": lambda **kw: regkeras.ProjectedLSTM(U, **kw),
+    "variational": lambda **kw: regkeras.ProjectedLSTM(U, dropout=0.3, recurrent_dropout=0.4, **kw),
+    "weight_drop": lambda **kw: regkeras.WeightDropLSTM(U, weight_dropout=0.5, **kw),
+    "zoneout": lambda **kw: regkeras.ZoneoutLSTM(U, zoneout_c=0.3, zoneout_h=0.2, **kw),
+    "layer_norm": lambda **kw: regkeras.LayerNormLSTM(U, **kw),
+    "layer_norm_dropout": lambda **kw: regkeras.LayerNormLSTM(U, recurrent_dropout=0.3, **kw),
+}
+# (mask, go_backwards, zero_output_for_mask, initial_state): every kind runs all-off, all-on
+# and two mixed settings, so each flag meets each layer without the full product.
+FLAG_SETS = [
+    (False, False, False, False),
+    (True, True, True, True),
+    (True, False, False, True),
+    (False, True, False, False),
+]
+
+
+def layer_pair(kind, seed=3, **kwargs):
+    """The same layer twice, fused and step by step, with equal random weights and seeds."""
+    layers = [LAYER_KINDS[kind](fused=f, seed=seed, **kwargs) for f in (True, False)]
+    x = np.random.default_rng(seed).normal(size=(B, T, D)).astype("float32")
+    rng = np.random.default_rng(seed + 1)
+    for layer in layers:
+        layer(x)
+    weights = [rng.normal(0, 0.5, w.shape).astype("float32") for w in layers[0].get_weights()]
+    for layer in layers:
+        layer.set_weights(weights)
+        if layer.stateful:  # the building call stored states made with other weights
+            layer.reset_states()
+    return layers, x
+
+
+@pytest.mark.parametrize("kind,flags", list(itertools.product(sorted(LAYER_KINDS), FLAG_SETS)))
+def test_fused_layer_equals_step_by_step_in_training(kind, flags, gradients):
+    mask_on, backwards, zero_output, with_state = flags
+    layers, x = layer_pair(
+        kind, return_sequences=True, return_state=True, go_backwards=backwards,
+        zero_output_for_mask=zero_output,
+    )
+    mask = None
+    if mask_on:
+        mask = np.ones((B, T), bool)
+        mask[1, 3:] = False  # a padded tail
+        mask[2, 1] = False  # a hole
+        mask[0, 0] = False  # a padded first step
+    rng = np.random.default_rng(7)
+    state = [rng.normal(size=(B, U)).astype("float32") for _ in range(2)] if with_state else None
+    weights = [ops.convert_to_tensor(rng.normal(size=s).astype("float32"))
+               for s in ((B, T, U), (B, U), (B, U))]
+    results = []
+    for layer in layers:
+        inputs = keras.Variable(x)
+
+        def loss():
+            out = layer(inputs, initial_state=state, mask=mask, training=True)
+            total = sum(ops.sum(a * w) for a, w in zip(out, weights))
+            return total, out
+
+        results.append(gradients(loss, [inputs] + layer.trainable_weights))
+    (loss_f, out_f, grads_f), (loss_s, out_s, grads_s) = results
+    for got, want in zip(out_f, out_s):
+        np.testing.assert_allclose(np_(got), np_(want), rtol=1e-5, atol=1e-5)
+    names = ["inputs"] + [w.path for w in layers[0].trainable_weights]
+    for name, got, want in zip(names, grads_f, grads_s):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * np.abs(want).max(),
+                                   err_msg=name)
+
+
+def test_auto_uses_the_fused_sequence_in_training_only(monkeypatch):
+    calls = []
+    original = fused.lstm_sequence
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(regkeras.recurrent, "lstm_sequence", counting)
+    monkeypatch.setattr(regkeras.normalization, "lstm_sequence", counting)
+    x = np.ones((B, T, D), "float32")
+    for layer in (regkeras.WeightDropLSTM(U), regkeras.ZoneoutLSTM(U), regkeras.LayerNormLSTM(U)):
+        layer(x, training=False)
+        assert not calls
+        layer(x, training=True)
+        assert len(calls) == 1
+        calls.clear()
+    for layer in (
+        regkeras.ProjectedLSTM(U, fused=False),
+        regkeras.ProjectedLSTM(U, unroll=True),
+        regkeras.ProjectedLSTM(U, activation="relu"),
+        regkeras.ProjectedLSTM(U, recurrent_activation="hard_sigmoid"),
+    ):
+        assert layer.fused_unsupported_reason() is not None
+        layer(x, training=True)
+        assert not calls
+
+
+def test_a_cell_that_changes_the_step_runs_step_by_step():
+    class Doubled(regkeras.ProjectedLSTMCell):
+        def recurrent_step(self, z, states, training=False, recurrent_kernel=None):
+            return super().recurrent_step(2.0 * z, states, training, recurrent_kernel)
+
+    class DoubledLSTM(regkeras.ProjectedLSTM):
+        cell_class = Doubled
+
+    layer = DoubledLSTM(U)
+    assert "overrides `recurrent_step`" in layer.fused_unsupported_reason()
+    with pytest.raises(ValueError, match="fused=True"):
+        DoubledLSTM(U, fused=True)
+
+
+def test_layers_with_other_activations_still_train():
+    """`fused="auto"` falls back to the step loop, which the fused one would not compute."""
+    layers, x = layer_pair("projected")
+    auto = regkeras.ProjectedLSTM(U, activation="relu")
+    plain = regkeras.ProjectedLSTM(U, activation="relu", fused=False)
+    for layer in (auto, plain):
+        layer(x)
+        layer.set_weights(layers[0].get_weights())
+    np.testing.assert_allclose(np_(auto(x, training=True)), np_(plain(x, training=True)),
+                               rtol=1e-6)
+
+
+@pytest.mark.parametrize("value", ["yes", 1, 0, None, "AUTO", 1.0])
+def test_bad_fused_argument_raises(value):
+    with pytest.raises(ValueError, match="`fused`"):
+        regkeras.ProjectedLSTM(U, fused=value)
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"unroll": True}, {"activation": "relu"}, {"recurrent_activation": "relu"}]
+)
+def test_fused_true_where_impossible_raises(kwargs):
+    with pytest.raises(ValueError, match="fused=True"):
+        regkeras.LayerNormLSTM(U, fused=True, **kwargs)
+
+
+@pytest.mark.parametrize("value", ["auto", True, False])
+def test_fused_is_in_the_config(value):
+    layer = regkeras.ZoneoutLSTM(U, fused=value)
+    config = layer.get_config()
+    assert config["fused"] == value
+    assert regkeras.ZoneoutLSTM.from_config(config).fused == value
+
+
+def test_stateful_fused_layer_carries_the_same_states():
+    layers, x = layer_pair("zoneout", stateful=True)
+    for _ in range(2):
+        outs = [np_(layer(x, training=True)) for layer in layers]
+        np.testing.assert_allclose(outs[0], outs[1], rtol=1e-5, atol=1e-5)
+    for a, b in zip(layers[0].states, layers[1].states):
+        np.testing.assert_allclose(np_(a), np_(b), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["projected", "layer_norm"])
+def test_mixed_precision_fused_training_step(kind, mixed_bfloat16):
+    """Under mixed_bfloat16 the fused path trains, with the norm statistics in float32."""
+    inputs = keras.Input((T, D))
+    outputs = keras.layers.Dense(2)(LAYER_KINDS[kind](return_sequences=True)(inputs))
+    model = keras.Model(inputs, outputs)
+    model.compile("adam", "mse")
+    x = np.random.default_rng(0).normal(size=(B, T, D)).astype("float32")
+    before = [np_(w).copy() for w in model.trainable_weights]
+    loss = model.train_on_batch(x, np.zeros((B, T, 2), "float32"))
+    assert np.isfinite(loss)
+    changed = [not np.array_equal(a, np_(w)) for a, w in zip(before, model.trainable_weights)]
+    assert all(changed)
+
+
+@pytest.mark.tensorflow_only("the XLA-compiled TensorFlow loop runs in tf.function graphs")
+@pytest.mark.parametrize("jit", [True, False])
+@pytest.mark.parametrize("kind", ["zoneout", "layer_norm_dropout"])
+def test_fused_layer_in_a_graph_equals_step_by_step(kind, jit, monkeypatch):
+    """In a `tf.function` (how `fit` runs) the loop is compiled with XLA; same numbers."""
+    import tensorflow as tf
+
+    monkeypatch.setattr(fused, "JIT_COMPILE_TF_LOOPS", jit)
+    layers, x = layer_pair(kind, return_sequences=True)
+    mask = np.ones((B, T), bool)
+    mask[0, 3:] = False
+
+    def grads_of(layer):
+        @tf.function
+        def step(x):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                loss = tf.reduce_sum(tf.sin(layer(x, mask=mask, training=True)))
+            return loss, tape.gradient(loss, [x] + layer.trainable_weights)
+
+        return step(tf.constant(x))
+
+    (loss_f, grads_f), (loss_s, grads_s) = grads_of(layers[0]), grads_of(layers[1])
+    np.testing.assert_allclose(np_(loss_f), np_(loss_s), rtol=1e-5)
+    for got, want in zip(grads_f, grads_s):
+        np.testing.assert_allclose(np_(got), np_(want), rtol=1e-4,
+                                   atol=1e-4 * np.abs(np_(want)).max())
