@@ -70,16 +70,6 @@ def _as_tensor(x):
     return ops.convert_to_tensor(x)
 
 
-def _sum_over_steps(x):
-    """Sums `x` `(T, batch, n)` over time and batch, to `(n,)`.
-
-    Written as `ones·X`: a column sum of a tall matrix is a slow reduction on CPU (about
-    3x slower than this product on the 2-core development machine).
-    """
-    x = ops.reshape(x, (-1, x.shape[-1]))
-    return ops.matmul(ops.ones((1, ops.shape(x)[0]), dtype=x.dtype), x)[0]
-
-
 # On TensorFlow, compile the time loops of `lstm_sequence` with XLA (in `tf.function` graphs
 # with a fixed sequence length). XLA fuses each step's dozens of small element-wise ops, whose
 # one-by-one dispatch otherwise dominates a step on CPU (+15-20% training throughput for the
@@ -155,6 +145,7 @@ def lstm_sequence(
     keep_c=None,
     keep_h=None,
     layer_norm=None,
+    save_for_backward=True,
 ):
     """Runs an LSTM over a whole time-major sequence, with a hand-written gradient.
 
@@ -170,32 +161,36 @@ def lstm_sequence(
     training, the zoneout rate at inference, 0 (or None) otherwise.
 
     With `layer_norm`, the step is Ba et al.'s layer-normalized cell in the form of
-    `regkeras.LayerNormLSTMCell`: `z` is then the already normalized input term
-    `LN(x·W)·γ_x + β` (every bias included), `U` is column-centred, and
+    `regkeras.LayerNormLSTMCell`: `z = x·W_c` and `U` come with centred columns (every row
+    minus its mean), so their layer norms are divisions by the root mean square, and
 
-        a_t = z_t + γ_h ⊙ rms_normalize((m ⊙ h_{t-1})·U)
+        a_t = γ_x ⊙ rms_normalize(z_t) + γ_h ⊙ rms_normalize((m ⊙ h_{t-1})·U) + β
         h'_t = σ(a_o) ⊙ tanh(γ_c ⊙ standardize(c'_t) + β_c)
 
-    The backward pass is one reverse loop that computes only the gate gradients and
-    `da_t·Uᵀ`; the gradients of `U`, the bias and the norm gains then come from the whole
-    sequence in a few large products and sums.
+    The backward pass is one reverse loop that computes the gate gradients, `da_t·Uᵀ` and
+    running sums for the bias and the norm vectors; `dU` then comes from the whole sequence
+    in one large product.
 
     Args:
         z: `(T, batch, 4·units)`, the input term of every step.
         h0, c0: `(batch, units)` initial states.
-        recurrent_kernel: `(units, 4·units)` matrix `U` (a tensor, not a variable).
-        bias: `(4·units,)` or None (None with `layer_norm`: fold it into `z`).
+        recurrent_kernel: `(units, 4·units)` matrix `U`.
+        bias: `(4·units,)` or None (None with `layer_norm`: give `input_beta` instead).
         recurrent_mask: None or `(batch, units)` multiplier of `h_{t-1}` before `U`.
-        keep_c, keep_h: None or keep weights broadcastable to `(T, batch, units)`, e.g.
-            `(T, batch, 1)` for padding or a scalar tensor for zoneout at inference.
-        layer_norm: None, or a dict with `recurrent_gamma` `(4·units,)`, `state_gamma`,
-            `state_beta` `(units,)` and `epsilon` (a float).
+        keep_c, keep_h: None, a scalar, or keep weights of shape `(T, batch, units)` or
+            `(T, batch, 1)` (padding).
+        layer_norm: None, or a dict with `input_gamma`, `input_beta` (every bias summed),
+            `recurrent_gamma` `(4·units,)`, `state_gamma`, `state_beta` `(units,)` and
+            `epsilon` (a float).
+        save_for_backward: Keep every step's intermediates for the backward pass (training).
+            `False` keeps only the outputs (inference: less memory, faster); a gradient, if
+            one is asked for after all, then runs the forward loop again first.
 
     Returns:
         `(outputs, h_T, c_T)`: `outputs` `(T, batch, units)` holds every `h_t`.
     """
     if layer_norm is not None and bias is not None:
-        raise ValueError("`bias` must be None with `layer_norm`: add it to `z` instead.")
+        raise ValueError("`bias` must be None with `layer_norm`: give `input_beta` instead.")
     z, h0, c0, recurrent_kernel, bias, recurrent_mask, keep_c, keep_h = (
         _as_tensor(x) for x in (z, h0, c0, recurrent_kernel, bias, recurrent_mask, keep_c, keep_h)
     )
@@ -210,9 +205,12 @@ def lstm_sequence(
     args = {"z": z, "h0": h0, "c0": c0, "kernel": recurrent_kernel}
     if bias is not None:
         args["bias"] = bias
+    norm_vectors = ("input_gamma", "input_beta", "recurrent_gamma", "state_gamma", "state_beta")
     if norm:
-        for key in ("recurrent_gamma", "state_gamma", "state_beta"):
+        for key in norm_vectors:
             args[key] = layer_norm[key]
+    # Gradients summed over every step inside the backward loop: name -> (per-step value).
+    summed = [k for k in ("bias", *norm_vectors) if k in args]
     if recurrent_mask is not None:
         args["recurrent_mask"] = recurrent_mask
     for key, keep in (("keep_c", keep_c), ("keep_h", keep_h)):
@@ -227,6 +225,8 @@ def lstm_sequence(
         args[key] = keep  # a per-step weight is read one step at a time, a constant whole
     names = list(args)
     per_step_keeps = [k for k in ("keep_c", "keep_h") if k in args and len(args[k].shape)]
+    # PyTorch's custom gradients take one output: there, h_1..h_T and c_T travel as one tensor.
+    single_output = keras.backend.backend() == "torch"
 
     @ops.custom_gradient
     def run(*values):
@@ -238,7 +238,7 @@ def lstm_sequence(
             given = dict(zip(per_step_keeps, keeps_t))
             return [given.get(k, a.get(k)) for k in ("keep_c", "keep_h")]
 
-        def step(inputs_t, states):
+        def step(inputs_t, states, save):
             z_t, *keeps_t = inputs_t
             kc, kh = keep_weights(keeps_t)
             h, c = states
@@ -246,7 +246,8 @@ def lstm_sequence(
             r = ops.matmul(hd, kernel)
             if norm:
                 r_hat, r_inv = _rms_stats(r, epsilon)
-                pre = z_t + r_hat * a["recurrent_gamma"]
+                z_hat, _ = _rms_stats(z_t, epsilon)
+                pre = z_hat * a["input_gamma"] + r_hat * a["recurrent_gamma"] + a["input_beta"]
             else:
                 pre = z_t + r
                 if "bias" in a:
@@ -263,6 +264,8 @@ def lstm_sequence(
             # (1 - k)·new + k·old: exactly the old state where k = 1 (a padded step).
             c_out = c_new if kc is None else (1.0 - kc) * c_new + kc * c
             h_out = h_new if kh is None else (1.0 - kh) * h_new + kh * h
+            if not save:
+                return [h_out], [h_out, c_out]
             # What the backward step needs, prepared here where it does not wait on the
             # recurrence: d_pre = [dc, dc, dc, dh] ⊙ gate_jacobian, d_tanh = dh ⊙ o ⊙ (1 - t²).
             gate_jacobian = ops.concatenate(
@@ -275,23 +278,45 @@ def lstm_sequence(
             return saved, [h_out, c_out]
 
         step_inputs = [a["z"]] + [a[k] for k in per_step_keeps]
-        saved, (h_last, c_last) = _time_loop(step, step_inputs, [a["h0"], a["c0"]])
+
+        def forward(save):
+            return _time_loop(
+                lambda inputs_t, states: step(inputs_t, states, save),
+                step_inputs,
+                [a["h0"], a["c0"]],
+            )
+
+        saved, (_, c_last) = forward(save_for_backward)
         h_seq = saved[0]
-        # One output tensor (PyTorch's custom gradients take one): every h_t, then c_T.
-        result = ops.concatenate([h_seq, c_last[None]], axis=0)
+
+        def batch_sum(x):
+            """Sum over the batch, in float32 (these sums run over every step)."""
+            return ops.sum(ops.cast(x, "float32"), axis=0)
 
         def grad(*upstream_args, upstream=None):
-            d_result = upstream_args[0] if upstream is None else upstream
-            d_h_seq, dc_last = d_result[:-1], d_result[-1]
+            if single_output:
+                d_result = upstream_args[0] if upstream is None else upstream
+                d_h_seq, dc_last = d_result[:-1], d_result[-1]
+            else:  # TensorFlow passes one gradient per output, JAX one tuple
+                d_h_seq, dc_last = (
+                    upstream_args[0] if len(upstream_args) == 1 else upstream_args
+                )
+                d_h_seq = ops.zeros_like(h_seq) if d_h_seq is None else d_h_seq
+                dc_last = ops.zeros_like(c_last) if dc_last is None else dc_last
+            if save_for_backward:
+                saved_ = saved
+            else:  # recompute the forward pass, this time keeping what the backward needs
+                saved_, _ = forward(True)
             kernel_t = ops.transpose(kernel)
 
             def backward_step(inputs_t, states):
                 d_out, gate_jacobian, tanh_grad, f, *rest = inputs_t
                 if norm:
-                    r_hat, r_inv, c_hat, c_inv = rest[:4]
-                    rest = rest[4:]
+                    r_hat, r_inv, c_hat, c_inv, z_t = rest[:5]
+                    rest = rest[5:]
                 kc, kh = keep_weights(rest)
-                dh, dc = states
+                dh, dc, *sums = states
+                sums = dict(zip(summed, sums))
                 dh = dh + d_out
                 if kc is not None:
                     dc_keep, dc = dc * kc, dc * (1.0 - kc)
@@ -303,11 +328,23 @@ def lstm_sequence(
                 else:
                     dc = dc + d_tanh
                 d_pre = ops.concatenate([dc, dc, dc, dh], axis=-1) * gate_jacobian
-                outputs = [d_pre]
-                d_r = d_pre
                 if norm:
+                    z_hat, z_inv = _rms_stats(z_t, epsilon)
+                    d_z = _rms_norm_backward(d_pre * a["input_gamma"], z_hat, z_inv)
                     d_r = _rms_norm_backward(d_pre * a["recurrent_gamma"], r_hat, r_inv)
-                    outputs += [d_r, d_tanh]
+                    terms = {
+                        "input_gamma": d_pre * z_hat,
+                        "input_beta": d_pre,
+                        "recurrent_gamma": d_pre * r_hat,
+                        "state_gamma": d_tanh * c_hat,
+                        "state_beta": d_tanh,
+                    }
+                    outputs = [d_z, d_r]
+                else:
+                    d_r = d_pre
+                    terms = {"bias": d_pre}
+                    outputs = [d_pre]
+                new_sums = [sums[k] + batch_sum(terms[k]) for k in summed]
                 dh_prev = ops.matmul(d_r, kernel_t)
                 if "recurrent_mask" in a:
                     dh_prev = dh_prev * a["recurrent_mask"]
@@ -316,41 +353,39 @@ def lstm_sequence(
                     dc_prev = dc_prev + dc_keep
                 if kh is not None:
                     dh_prev = dh_prev + dh_keep
-                return outputs, [dh_prev, dc_prev]
+                return outputs, [dh_prev, dc_prev, *new_sums]
 
-            backward_inputs = [d_h_seq] + saved[1:] + [a[k] for k in per_step_keeps]
-            d_seq, (dh0, dc0) = _time_loop(
+            backward_inputs = [d_h_seq] + saved_[1:]
+            if norm:
+                backward_inputs.append(a["z"])
+            backward_inputs += [a[k] for k in per_step_keeps]
+            zero_sums = [ops.zeros(a[k].shape, "float32") for k in summed]
+            d_seq, (dh0, dc0, *sums) = _time_loop(
                 backward_step,
                 backward_inputs,
-                [ops.zeros_like(a["h0"]), dc_last],
+                [ops.zeros_like(a["h0"]), dc_last, *zero_sums],
                 reverse=True,
             )
-            d_pre, d_r = (d_seq[0], d_seq[1]) if norm else (d_seq[0], d_seq[0])
-
-            def flat(x):
-                return ops.reshape(x, (-1, x.shape[-1]))
-
-            h_prev = ops.concatenate([a["h0"][None], h_seq[:-1]], axis=0)
+            d_z, d_r = (d_seq[0], d_seq[1]) if norm else (d_seq[0], d_seq[0])
+            # dU = Σ_t (m ⊙ h_{t-1})ᵀ·d_r_t, with h_0 apart (no copy of the h sequence).
+            h_prev = h_seq[:-1]
+            h_first = a["h0"]
             if "recurrent_mask" in a:
-                h_prev = h_prev * a["recurrent_mask"]
-            grads = {
-                "z": d_pre,
-                "h0": dh0,
-                "c0": dc0,
-                "kernel": ops.matmul(ops.transpose(flat(h_prev)), flat(d_r)),
-            }
-            if "bias" in a:
-                grads["bias"] = _sum_over_steps(d_pre)
-            if norm:
-                d_tanh, r_hat, c_hat = d_seq[2], saved[4], saved[6]
-                grads["recurrent_gamma"] = _sum_over_steps(d_pre * r_hat)
-                grads["state_gamma"] = _sum_over_steps(d_tanh * c_hat)
-                grads["state_beta"] = _sum_over_steps(d_tanh)
+                h_prev, h_first = h_prev * a["recurrent_mask"], h_first * a["recurrent_mask"]
+            flat = lambda x: ops.reshape(x, (-1, x.shape[-1]))  # noqa: E731
+            d_kernel = ops.matmul(ops.transpose(h_first), d_r[0])
+            if h_seq.shape[0] != 1:
+                d_kernel = d_kernel + ops.matmul(ops.transpose(flat(h_prev)), flat(d_r[1:]))
+            grads = {"z": d_z, "h0": dh0, "c0": dc0, "kernel": d_kernel}
+            for key, total in zip(summed, sums):
+                grads[key] = ops.cast(total, a[key].dtype)
             # The masks and keep weights are not trained: zero gradients (JAX needs values).
             return tuple(grads.get(n, ops.zeros_like(a[n])) for n in names)
 
-        return result, grad
+        if single_output:
+            return ops.concatenate([h_seq, c_last[None]], axis=0), grad
+        return (h_seq, c_last), grad
 
     result = run(*[args[n] for n in names])
-    h_seq = result[:-1]
-    return h_seq, h_seq[-1], result[-1]
+    h_seq, c_last = (result[:-1], result[-1]) if single_output else result
+    return h_seq, h_seq[-1], c_last

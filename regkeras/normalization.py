@@ -16,7 +16,7 @@ import numbers
 import keras
 from keras import ops
 
-from regkeras.fused import _rms_norm_backward, _rms_stats, _sum_over_steps, lstm_sequence
+from regkeras.fused import lstm_sequence
 from regkeras.recurrent import (
     LSTM_CELL_ARGS,
     ProjectedLSTM,
@@ -129,30 +129,6 @@ def _normalize_centered_and_add(z, r, z_gamma, r_gamma, beta, epsilon):
         z, r, ops.cast(z_gamma, z.dtype), ops.cast(r_gamma, z.dtype), ops.cast(beta, z.dtype)
     )
     return ops.cast(y, dtype)
-
-
-def _normalize_centered(z, gamma, beta, epsilon):
-    """`LN(z)·gamma + beta` for a `z` whose last axis has zero mean, with a hand-written gradient.
-
-    The input term of the fused layer-normalized LSTM, for every step of a sequence at once
-    (see `_normalize_centered_and_add` for the per-step form and the gradient).
-    """
-
-    @ops.custom_gradient
-    def normalize(z, gamma, beta):
-        z_hat, inv = _rms_stats(z, epsilon)
-
-        def grad(*args, upstream=None):
-            dy = args[0] if upstream is None else upstream
-            return (
-                _rms_norm_backward(dy * gamma, z_hat, inv),
-                _sum_over_steps(dy * z_hat),
-                _sum_over_steps(dy),
-            )
-
-        return z_hat * gamma + beta, grad
-
-    return normalize(z, ops.cast(gamma, z.dtype), ops.cast(beta, z.dtype))
 
 
 @keras.saving.register_keras_serializable(package="regkeras")
@@ -297,28 +273,28 @@ class LayerNormLSTMCell(ProjectedLSTMCell):
         keep_c=None,
         keep_h=None,
     ):
-        """`recurrent_step` over a whole time-major sequence, with the fused gradient.
-
-        The layer norm of the input term (with every bias) runs on the whole sequence
-        before the loop, the other two inside `regkeras.fused.lstm_sequence`.
-        """
+        """`recurrent_step` over a whole time-major sequence, with the fused gradient
+        (`regkeras.fused.lstm_sequence`, which normalizes all three terms inside its loop)."""
         h0, c0 = states
         if constants is None:
             constants = self.loop_constants(recurrent_kernel)
         mask = None
         if training and self.recurrent_dropout > 0:
             mask = self.get_recurrent_dropout_mask(h0)
-        z = _normalize_centered(
-            z, constants["kernel_norm_gamma"], constants["gate_beta"], self.norm_epsilon
-        )
-        norm = {
-            "recurrent_gamma": ops.cast(constants["recurrent_norm_gamma"], z.dtype),
-            "state_gamma": ops.cast(constants["state_norm_gamma"], z.dtype),
-            "state_beta": ops.cast(constants["state_norm_beta"], z.dtype),
-            "epsilon": self.norm_epsilon,
+        names = {
+            "input_gamma": "kernel_norm_gamma",
+            "input_beta": "gate_beta",
+            "recurrent_gamma": "recurrent_norm_gamma",
+            "state_gamma": "state_norm_gamma",
+            "state_beta": "state_norm_beta",
         }
+        norm = {key: ops.cast(constants[name], z.dtype) for key, name in names.items()}
+        norm["epsilon"] = self.norm_epsilon
         kernel = ops.cast(constants["centered_recurrent_kernel"], z.dtype)
-        return lstm_sequence(z, h0, c0, kernel, None, mask, keep_c, keep_h, layer_norm=norm)
+        return lstm_sequence(
+            z, h0, c0, kernel, None, mask, keep_c, keep_h, layer_norm=norm,
+            save_for_backward=training,
+        )
 
     def get_config(self):
         return {

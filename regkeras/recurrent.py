@@ -311,7 +311,9 @@ class ProjectedLSTMCell(keras.layers.Layer, DropoutRNNCell):
             # A tensor, not the variable: the custom gradient must see only its inputs.
             recurrent_kernel = ops.copy(self.recurrent_kernel)
         bias = ops.copy(self.bias) if self.use_bias else None
-        return lstm_sequence(z, h0, c0, recurrent_kernel, bias, mask, keep_c, keep_h)
+        return lstm_sequence(
+            z, h0, c0, recurrent_kernel, bias, mask, keep_c, keep_h, save_for_backward=training
+        )
 
     def get_initial_state(self, batch_size=None):
         return [ops.zeros((batch_size, d), dtype=self.compute_dtype) for d in self.state_size]
@@ -358,14 +360,14 @@ class ProjectedLSTM(keras.layers.RNN):
         go_backwards: Process the sequence backwards (and return the reversed sequence).
         stateful: Carry the final states of a batch over as initial states of the next.
         unroll: Unroll the time loop (needs a fixed sequence length).
-        fused: How training differentiates the time loop. `"auto"` (default): with a
-            hand-written backward pass (`regkeras.fused.lstm_sequence`: the weight
+        fused: How the time loop runs. `"auto"` (default): as one whole-sequence op with
+            a hand-written backward pass (`regkeras.fused.lstm_sequence`: the weight
             gradients come from the whole sequence in a few large products, as in cuDNN's
-            and PyTorch's fused LSTMs) whenever the configuration allows, else by automatic
-            differentiation of the step-by-step loop. `True`: fused, or a `ValueError` if
-            the configuration does not allow it (`unroll=True`, an activation other than
-            tanh/sigmoid). `False`: always step by step. Both compute the same function;
-            inference (`training=False`) always runs the step loop, which saves nothing.
+            and PyTorch's fused LSTMs; at inference it keeps no intermediates) whenever the
+            configuration allows, else step by step, differentiated automatically. `True`:
+            fused, or a `ValueError` if the configuration does not allow it (`unroll=True`,
+            an activation other than tanh/sigmoid). `False`: always step by step. Both
+            compute the same function.
         **kwargs: Every other `keras.layers.LSTM` argument: `activation`,
             `recurrent_activation`, `use_bias`, the initializers, regularizers and constraints,
             `unit_forget_bias`, `dropout`, `recurrent_dropout`, `seed`,
@@ -467,10 +469,8 @@ class ProjectedLSTM(keras.layers.RNN):
         per_step, per_call = self.draw_per_call(time_steps, batch_size, training)
         if mask is not None:
             mask = ops.transpose(mask, (1, 0))
-        # Inference needs no backward pass: the step loop saves nothing and is faster there.
         if (
-            training
-            and self.fused_unsupported_reason() is None
+            self.fused_unsupported_reason() is None
             and set(per_step) <= {"keep_c", "keep_h"}
             and set(per_call) <= {"recurrent_kernel", "constants"}
         ):

@@ -32,7 +32,8 @@ def stepwise_reference(z, h0, c0, kernel, bias, mask, keep_c, keep_h, norm):
     for t in range(z.shape[0]):
         r = ops.matmul(h * mask if mask is not None else h, kernel)
         if norm:
-            pre = z[t] + _rms_stats(r, EPS)[0] * norm["recurrent_gamma"]
+            pre = (_rms_stats(z[t], EPS)[0] * norm["input_gamma"]
+                   + _rms_stats(r, EPS)[0] * norm["recurrent_gamma"] + norm["input_beta"])
         else:
             pre = z[t] + r + (bias if bias is not None else 0.0)
         i, f, g, o = ops.split(pre, 4, axis=-1)
@@ -77,6 +78,9 @@ def sequence_inputs(case, seed=0):
     if case.get("bias"):
         values["bias"] = rng.normal(size=(4 * U,))
     if case.get("norm"):
+        values["z"] -= values["z"].mean(axis=-1, keepdims=True)  # x·W_c: centred rows
+        values["input_gamma"] = rng.normal(size=(4 * U,))
+        values["input_beta"] = rng.normal(size=(4 * U,))
         values["recurrent_gamma"] = rng.normal(size=(4 * U,))
         values["state_gamma"] = rng.normal(size=(U,))
         values["state_beta"] = rng.normal(size=(U,))
@@ -95,22 +99,26 @@ def sequence_inputs(case, seed=0):
     return as_float, {k: ops.convert_to_tensor(np.asarray(v, "float32")) for k, v in constants.items()}
 
 
-def run_sequence(fn, v, constants):
+def run_sequence(fn, v, constants, save=True):
     norm = None
     if "recurrent_gamma" in v:
-        norm = {k: v[k] for k in ("recurrent_gamma", "state_gamma", "state_beta")}
+        norm = {k: v[k] for k in ("input_gamma", "input_beta", "recurrent_gamma", "state_gamma",
+                                  "state_beta")}
     args = (
         v["z"], v["h0"], v["c0"], v["kernel"], v.get("bias"), constants.get("mask"),
         constants.get("keep_c"), constants.get("keep_h"),
     )
     if fn == "fused":
-        return lstm_sequence(*args, layer_norm=None if norm is None else {**norm, "epsilon": EPS})
+        return lstm_sequence(*args, layer_norm=None if norm is None else {**norm, "epsilon": EPS},
+                             save_for_backward=save)
     return stepwise_reference(*args, norm)
 
 
+@pytest.mark.parametrize("save", [True, False], ids=["saved", "recomputed"])
 @pytest.mark.parametrize("case", sorted(SEQUENCE_CASES))
-def test_sequence_matches_autodiff_of_the_step_equations(case, gradients):
-    """Outputs, final states and the gradients of every input agree with autodiff."""
+def test_sequence_matches_autodiff_of_the_step_equations(case, save, gradients):
+    """Outputs, final states and the gradients of every input agree with autodiff, also when
+    the forward pass kept nothing (inference) and the backward pass recomputes it."""
     values, constants = sequence_inputs(SEQUENCE_CASES[case])
     rng = np.random.default_rng(1)
     weights = [ops.convert_to_tensor(rng.normal(size=s).astype("float32"))
@@ -120,7 +128,7 @@ def test_sequence_matches_autodiff_of_the_step_equations(case, gradients):
         variables = {k: keras.Variable(x) for k, x in values.items()}
 
         def loss():
-            outputs, h, c = run_sequence(fn, variables, constants)
+            outputs, h, c = run_sequence(fn, variables, constants, save)
             total = sum(ops.sum(a * w) for a, w in zip((outputs, h, c), weights))
             return total, (outputs, h, c)
 
@@ -154,7 +162,8 @@ def test_bad_keep_shape_and_bias_with_layer_norm_raise():
                       keep_c=ops.ones((B, U)))
     with pytest.raises(ValueError, match="`bias`"):
         lstm_sequence(values["z"], values["h0"], values["c0"], values["kernel"], values["bias"],
-                      layer_norm={"recurrent_gamma": None, "state_gamma": None,
+                      layer_norm={"input_gamma": None, "input_beta": None,
+                                  "recurrent_gamma": None, "state_gamma": None,
                                   "state_beta": None, "epsilon": EPS})
 
 
@@ -196,6 +205,16 @@ def layer_pair(kind, seed=3, **kwargs):
 
 @pytest.mark.parametrize("kind,flags", list(itertools.product(sorted(LAYER_KINDS), FLAG_SETS)))
 def test_fused_layer_equals_step_by_step_in_training(kind, flags, gradients):
+    check_fused_equals_step_by_step(kind, flags, True, gradients)
+
+
+@pytest.mark.parametrize("kind", sorted(LAYER_KINDS))
+def test_fused_layer_equals_step_by_step_in_inference(kind, gradients):
+    """At inference (zoneout's expectation, no dropout) too, gradients included."""
+    check_fused_equals_step_by_step(kind, FLAG_SETS[2], False, gradients)
+
+
+def check_fused_equals_step_by_step(kind, flags, training, gradients):
     mask_on, backwards, zero_output, with_state = flags
     layers, x = layer_pair(
         kind, return_sequences=True, return_state=True, go_backwards=backwards,
@@ -216,7 +235,7 @@ def test_fused_layer_equals_step_by_step_in_training(kind, flags, gradients):
         inputs = keras.Variable(x)
 
         def loss():
-            out = layer(inputs, initial_state=state, mask=mask, training=True)
+            out = layer(inputs, initial_state=state, mask=mask, training=training)
             total = sum(ops.sum(a * w) for a, w in zip(out, weights))
             return total, out
 
@@ -230,7 +249,7 @@ def test_fused_layer_equals_step_by_step_in_training(kind, flags, gradients):
                                    err_msg=name)
 
 
-def test_auto_uses_the_fused_sequence_in_training_only(monkeypatch):
+def test_auto_uses_the_fused_sequence_in_training_and_inference(monkeypatch):
     calls = []
     original = fused.lstm_sequence
 
@@ -243,9 +262,8 @@ def test_auto_uses_the_fused_sequence_in_training_only(monkeypatch):
     x = np.ones((B, T, D), "float32")
     for layer in (regkeras.WeightDropLSTM(U), regkeras.ZoneoutLSTM(U), regkeras.LayerNormLSTM(U)):
         layer(x, training=False)
-        assert not calls
         layer(x, training=True)
-        assert len(calls) == 1
+        assert len(calls) == 2
         calls.clear()
     for layer in (
         regkeras.ProjectedLSTM(U, fused=False),
@@ -334,7 +352,8 @@ def test_mixed_precision_fused_training_step(kind, mixed_bfloat16):
 @pytest.mark.parametrize("jit", [True, False])
 @pytest.mark.parametrize("kind", ["zoneout", "layer_norm_dropout"])
 def test_fused_layer_in_a_graph_equals_step_by_step(kind, jit, monkeypatch):
-    """In a `tf.function` (how `fit` runs) the loop is compiled with XLA; same numbers."""
+    """In a `tf.function` (how `fit` runs) the loop is compiled with XLA; same numbers in
+    training and at inference (where the backward pass recomputes the forward loop)."""
     import tensorflow as tf
 
     monkeypatch.setattr(fused, "JIT_COMPILE_TF_LOOPS", jit)
@@ -342,18 +361,19 @@ def test_fused_layer_in_a_graph_equals_step_by_step(kind, jit, monkeypatch):
     mask = np.ones((B, T), bool)
     mask[0, 3:] = False
 
-    def grads_of(layer):
+    def grads_of(layer, training):
         @tf.function
         def step(x):
             with tf.GradientTape() as tape:
                 tape.watch(x)
-                loss = tf.reduce_sum(tf.sin(layer(x, mask=mask, training=True)))
+                loss = tf.reduce_sum(tf.sin(layer(x, mask=mask, training=training)))
             return loss, tape.gradient(loss, [x] + layer.trainable_weights)
 
         return step(tf.constant(x))
 
-    (loss_f, grads_f), (loss_s, grads_s) = grads_of(layers[0]), grads_of(layers[1])
-    np.testing.assert_allclose(np_(loss_f), np_(loss_s), rtol=1e-5)
-    for got, want in zip(grads_f, grads_s):
-        np.testing.assert_allclose(np_(got), np_(want), rtol=1e-4,
-                                   atol=1e-4 * np.abs(np_(want)).max())
+    for training in (True, False):
+        (loss_f, grads_f), (loss_s, grads_s) = (grads_of(layer, training) for layer in layers)
+        np.testing.assert_allclose(np_(loss_f), np_(loss_s), rtol=1e-5)
+        for got, want in zip(grads_f, grads_s):
+            np.testing.assert_allclose(np_(got), np_(want), rtol=1e-4,
+                                       atol=1e-4 * np.abs(np_(want)).max())
