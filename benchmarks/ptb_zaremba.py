@@ -156,7 +156,8 @@ def build_model(config, vocab_size, seed=0):
     """The stateful language model of `config`, compiled with its optimizer.
 
     Returns a `keras.Model` from ids `(batch_size, num_steps)` to logits. Paper
-    configurations: `regkeras.build_language_model` (Keras LSTMs, Zaremba dropout) with every
+    configurations: `regkeras.build_language_model` (plain LSTMs: `keras.layers.LSTM`, i.e.
+    cuDNN, on a GPU, regkeras' fused `ProjectedLSTM` on a CPU; Zaremba dropout) with every
     trainable weight then drawn uniformly from `[-init_scale, init_scale]`, and SGD scaled to
     the paper's summed loss (see the module docstring). Modern: layer-normalized,
     weight-dropped LSTMs and `regkeras.make_adamw`.

@@ -541,6 +541,16 @@ class ProjectedLSTM(keras.layers.RNN):
         return cls(**config)
 
 
+def _cell_property(name):
+    return property(lambda self: getattr(self.cell, name), doc=f"The cell's `{name}`.")
+
+
+# As keras.layers.LSTM does, the layer shows its cell's settings (`layer.recurrent_dropout`, ...).
+for _name in LSTM_CELL_ARGS:
+    if _name != "seed":
+        setattr(ProjectedLSTM, _name, _cell_property(_name))
+
+
 @keras.saving.register_keras_serializable(package="regkeras")
 class WeightDropLSTM(ProjectedLSTM):
     """LSTM with DropConnect on the recurrent kernel (weight drop; Merity et al. 2017, AWD-LSTM).

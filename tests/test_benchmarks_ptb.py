@@ -72,7 +72,8 @@ def test_full_size_model_matches_config(bench, name):
     layers = {layer.name: layer for layer in model.layers}
     assert model.inputs[0].shape == (20, steps)
     assert layers["embedding"].output_dim == hidden
-    lstms = [layer for layer in model.layers if isinstance(layer, keras.layers.LSTM)]
+    plain_lstms = (keras.layers.LSTM, regkeras.ProjectedLSTM)  # GPU: cuDNN; CPU: fused
+    lstms = [layer for layer in model.layers if type(layer) in plain_lstms]
     assert [(lstm.units, lstm.stateful) for lstm in lstms] == [(hidden, True)] * 2
     assert all(lstm.cell.recurrent_dropout == 0 and lstm.cell.dropout == 0 for lstm in lstms)
     assert layers["softmax"].units == 10000

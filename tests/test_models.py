@@ -154,6 +154,28 @@ def test_dropout_placement_and_mask_kinds():
     assert type(build("baseline").get_layer("embedding")) is keras.layers.Embedding
 
 
+@pytest.mark.parametrize("fused_lstm,layer", [(True, regkeras.ProjectedLSTM),
+                                              (False, keras.layers.LSTM)])
+def test_fused_lstm_picks_the_plain_lstm_layer(fused_lstm, layer):
+    model = build_language_model(VOCAB, embedding_dim=EMB, units=UNITS, dropout=0.2,
+                                 recurrent_dropout=0.1, fused_lstm=fused_lstm)
+    assert all(type(model.get_layer(f"rnn_{i}")) is layer for i in (1, 2))
+    assert describe(model)["fused_lstm"] is fused_lstm
+    # The regularizer layers are regkeras layers whatever the switch says.
+    assert describe(build_language_model(VOCAB, weight_drop=0.5, fused_lstm=False))[
+        "fused_lstm"] == "auto"
+    with pytest.raises(ValueError, match="`fused_lstm`"):
+        build_language_model(VOCAB, fused_lstm="yes")
+
+
+def test_fused_and_keras_lstm_models_compute_the_same_function():
+    ids = batch_ids()
+    fused, plain = (build_language_model(VOCAB, embedding_dim=EMB, units=UNITS, fused_lstm=f)
+                    for f in (True, False))
+    plain.set_weights(fused.get_weights())
+    np.testing.assert_allclose(np_(fused(ids)), np_(plain(ids)), rtol=1e-5, atol=1e-5)
+
+
 def test_regkeras_layers_are_used_for_their_switches():
     weight_drop = build("weight_drop").get_layer("rnn_1")
     assert isinstance(weight_drop, WeightDropLSTM) and weight_drop.weight_dropout == 0.5
@@ -162,7 +184,8 @@ def test_regkeras_layers_are_used_for_their_switches():
     assert (zoneout.cell.zoneout_c, zoneout.cell.zoneout_h) == (0.15, 0.05)
     assert isinstance(build("layer_norm_cell").get_layer("rnn_1"), LayerNormLSTM)
     output_norm = build("layer_norm_output")
-    assert type(output_norm.get_layer("rnn_1")) is keras.layers.LSTM
+    assert type(output_norm.get_layer("rnn_1")) is regkeras.ProjectedLSTM  # CPU: fused
+    assert describe(output_norm)["fused_lstm"] is True
     assert isinstance(output_norm.get_layer("layer_norm_1"), keras.layers.LayerNormalization)
     assert type(build("gru").get_layer("rnn_1")) is keras.layers.GRU
     assert type(build("simple_rnn").get_layer("rnn_1")) is keras.layers.SimpleRNN

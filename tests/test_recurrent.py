@@ -572,3 +572,13 @@ def test_wrong_input_rank_raises(kind):
 def test_exported_from_package():
     for name in ("ProjectedLSTM", "WeightDropLSTM", "ZoneoutLSTMCell", "ZoneoutLSTM"):
         assert getattr(regkeras, name) is getattr(regkeras.recurrent, name)
+
+
+def test_layers_show_their_cell_settings_as_keras_lstm_does():
+    layer = WeightDropLSTM(U, dropout=0.2, recurrent_dropout=0.3, use_bias=False,
+                           activation="relu")
+    keras_lstm = keras.layers.LSTM(U, dropout=0.2, recurrent_dropout=0.3, use_bias=False,
+                                   activation="relu")
+    for name in ("units", "dropout", "recurrent_dropout", "use_bias", "unit_forget_bias"):
+        assert getattr(layer, name) == getattr(keras_lstm, name), name
+    assert layer.activation is keras_lstm.activation
