@@ -4,7 +4,9 @@ Trains a character language model (embedding, 2 LSTM layers of 256 units, dense 
 symbols; sequences of 100) one `train_on_batch` at a time, and runs it for inference one
 `predict_on_batch` at a time, at batch 64 and 256, and reports tokens/s for every variant:
 plain `keras.layers.LSTM`, Keras with `recurrent_dropout`, and each regkeras layer and
-regularizer. If PyTorch is importable, the same model built with `torch.nn.LSTM` is measured
+regularizer, on the fused path they use by default (`regkeras.fused`) and, for
+`ProjectedLSTM` and `LayerNormLSTM`, also differentiated step by step (`fused=False`), fused
+with a TensorFlow loop that is not XLA-compiled, and under `compile(jit_compile=True)`. If PyTorch is importable, the same model built with `torch.nn.LSTM` is measured
 too, as the outside reference (PyTorch is not a requirement of regkeras). Variants are measured
 interleaved, round after round, so that drifting load on a shared machine hits them all alike;
 the report gives the median over rounds, the spread, the ratio to plain `keras.layers.LSTM`,
@@ -48,7 +50,7 @@ VARIANTS = {
         "keras",
     ),
     "projected": (
-        "regkeras.ProjectedLSTM (plain, hoisted x·W)",
+        "regkeras.ProjectedLSTM (plain, hoisted x·W, fused backward pass)",
         lambda u: regkeras.ProjectedLSTM(u, return_sequences=True),
         {},
         None,
