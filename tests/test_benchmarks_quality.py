@@ -155,3 +155,14 @@ def test_floor_smoke_reports_both_models_against_the_floor(floor, tmp_path, caps
     out = capsys.readouterr().out
     assert "| 0 | baseline |" in out and "| 0 | regularized |" in out
     assert json.loads((tmp_path / "floor.json").read_text())["smoke"] is True
+
+
+@pytest.mark.slow
+def test_floor_set_overrides_the_configuration(floor, tmp_path):
+    result = floor.main(["--smoke", "--set", "regularizers.variational=true",
+                         "--set", "weight_decay=0.2"])
+    assert result["config"]["regularizers"]["variational"] is True
+    assert result["config"]["weight_decay"] == 0.2
+    assert "variational True" in result["rows"][1]["description"]
+    with pytest.raises(SystemExit):
+        floor.main(["--smoke", "--set", "no_such_key=1"])
