@@ -79,6 +79,14 @@ VARIANTS = {
         {"jit_compile": True},
         None,
     ),
+    "zaremba_dropout": (
+        "keras.layers.Dropout(0.25) before each regkeras.ProjectedLSTM (Zaremba's placement)",
+        lambda u: keras.Sequential(
+            [keras.layers.Dropout(0.25), regkeras.ProjectedLSTM(u, return_sequences=True)]
+        ),
+        {},
+        "projected",
+    ),
     "variational_dropout": (
         "regkeras.ProjectedLSTM(dropout=0.25, recurrent_dropout=0.25)",
         lambda u: regkeras.ProjectedLSTM(

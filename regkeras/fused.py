@@ -13,12 +13,12 @@ instead of `T` small ones. This module writes that out with `keras.ops` and
   a variational dropout mask on `h_{t-1}` and per-step "keep the old state" weights, which
   express zoneout and Keras masking alike;
 - the same function with `layer_norm=...`: Ba et al.'s layer-normalized cell, in the form
-  `regkeras.LayerNormLSTMCell` computes it (the input term normalized before the loop, `h·U`
-  and the cell state normalized at every step).
+  `regkeras.LayerNormLSTMCell` computes it (`x·W`, `h·U` and the cell state normalized at
+  every step, all inside the loop).
 
-The regkeras LSTM layers call it in training when their configuration allows
-(`fused="auto"`); their tests check it against automatic differentiation of the
-step-by-step layer, on every backend.
+The regkeras LSTM layers run on it whenever their configuration allows (`fused="auto"`), in
+training and at inference (where it keeps nothing for a backward pass); their tests check it
+against automatic differentiation of the step-by-step layer, on every backend.
 """
 
 import keras
@@ -72,7 +72,7 @@ def _as_tensor(x):
 
 # On TensorFlow, compile the time loops of `lstm_sequence` with XLA (in `tf.function` graphs
 # with a fixed sequence length). XLA fuses each step's dozens of small element-wise ops, whose
-# one-by-one dispatch otherwise dominates a step on CPU (+15-20% training throughput for the
+# one-by-one dispatch otherwise dominates a step on CPU (1.17-1.34x training throughput for the
 # 2x256 character LSTM on the 2-core development machine; benchmarks/RESULTS.md). Set to
 # False to run TensorFlow's plain `while_loop`: the same results up to float rounding.
 JIT_COMPILE_TF_LOOPS = True
@@ -188,6 +188,14 @@ def lstm_sequence(
 
     Returns:
         `(outputs, h_T, c_T)`: `outputs` `(T, batch, units)` holds every `h_t`.
+
+    Example:
+
+    >>> z = keras.random.normal((5, 2, 4 * 3))  # T=5 steps, batch 2, 3 units: x·W
+    >>> h0 = c0 = keras.ops.zeros((2, 3))
+    >>> outputs, h, c = lstm_sequence(z, h0, c0, keras.random.normal((3, 4 * 3)))
+    >>> tuple(outputs.shape), tuple(h.shape), tuple(c.shape)
+    ((5, 2, 3), (2, 3), (2, 3))
     """
     if layer_norm is not None and bias is not None:
         raise ValueError("`bias` must be None with `layer_norm`: give `input_beta` instead.")

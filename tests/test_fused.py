@@ -377,3 +377,33 @@ def test_fused_layer_in_a_graph_equals_step_by_step(kind, jit, monkeypatch):
         for got, want in zip(grads_f, grads_s):
             np.testing.assert_allclose(np_(got), np_(want), rtol=1e-4,
                                        atol=1e-4 * np.abs(np_(want)).max())
+
+
+def test_the_docstring_example_runs():
+    import doctest
+
+    result = doctest.testmod(fused, verbose=False)
+    assert result.attempted >= 4 and result.failed == 0
+
+
+@pytest.mark.parametrize("kind", ["projected", "layer_norm", "zoneout"])
+def test_bidirectional_wrapper_trains_on_the_fused_path(kind, gradients):
+    """`keras.layers.Bidirectional` rebuilds the layer with `go_backwards=True` from its config:
+    both directions run fused and equal the step-by-step layers."""
+    layers = []
+    for fused_flag in (True, False):
+        layer = keras.layers.Bidirectional(
+            LAYER_KINDS[kind](fused=fused_flag, seed=5, return_sequences=True))
+        layer(np.zeros((B, T, D), "float32"))
+        layers.append(layer)
+    assert layers[0].backward_layer.go_backwards and layers[0].backward_layer.fused is True
+    layers[1].set_weights(layers[0].get_weights())
+    x = np.random.default_rng(3).normal(size=(B, T, D)).astype("float32")
+    results = []
+    for layer in layers:
+        inputs = keras.Variable(x)
+        results.append(gradients(
+            lambda: ops.sum(ops.sin(layer(inputs, training=True))), [inputs] + layer.trainable_weights))
+    np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-5)
+    for got, want in zip(results[0][2], results[1][2]):
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
