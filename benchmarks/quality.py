@@ -127,15 +127,27 @@ EVAL_FRACTIONS = tuple(round(0.1 * k, 1) for k in range(1, 10))  # validate ever
 
 
 def cpu_model():
-    """The CPU model name from /proc/cpuinfo, or what `platform` knows."""
+    """The CPU model name from /proc/cpuinfo, or what `platform` knows.
+
+    Cloud machines often show only "AMD EPYC": the CPU family and model numbers are added,
+    since they tell the generations apart (AMD family 25 is Zen 3/4, 26 is Zen 5).
+    """
+    fields = {}
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+                if not line.strip():
+                    break  # the first processor is enough
+                key, _, value = line.partition(":")
+                fields[key.strip()] = value.strip()
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    name = fields.get("model name")
+    if not name:
+        return platform.processor() or platform.machine()
+    if "cpu family" in fields and "model" in fields:
+        name += f" (family {fields['cpu family']}, model {fields['model']})"
+    return name
 
 
 def load_average():

@@ -39,6 +39,9 @@ import numpy as np  # noqa: E402
 
 import regkeras  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from quality import cpu_model  # noqa: E402
+
 # name -> (description, layer factory(units) -> layer, compile keyword arguments, baseline name
 # for the "cost of the regularizer" column or None).
 VARIANTS = {
@@ -158,19 +161,10 @@ TORCH = "torch"  # the optional outside reference, torch.nn.LSTM
 
 def machine_description():
     """CPU model, core count and library versions, for the report's header."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
     import tensorflow as tf
 
     return (
-        f"{cpu}; {os.cpu_count()} logical cores; {platform.system()} {platform.release()}; "
+        f"{cpu_model()}; {os.cpu_count()} logical cores; {platform.system()} {platform.release()}; "
         f"Python {platform.python_version()}, TensorFlow {tf.__version__}, "
         f"Keras {keras.__version__} ({keras.backend.backend()} backend)"
     )
