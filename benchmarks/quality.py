@@ -94,7 +94,11 @@ _COMMON = {
 #:   64x100, lr 4e-3, dropout 0.3 -> 1.410. In 10 minutes the number of updates still decides.
 #: * 30 min: not swept (a run costs half an hour). The 2x384 small-batch recipe, which tied
 #:   the best at 10 minutes on 40 % fewer tokens and has the capacity to use three times as
-#:   many, with dropout raised to 0.3 for the ~2.5x longer training.
+#:   many, with dropout raised to 0.3 for the ~2.5x longer training. Measured on 2026-11-30
+#:   (Zen 4 machine, ~half the Zen 5 speed: 20.5M tokens in the budget): val 1.3525, train-val
+#:   gap 0.27. Adding weight drop 0.3 at the same 20.5M tokens (`--tokens`): val 1.3785, gap
+#:   0.19 -- a smaller gap but a worse model, so at this budget the next thing to try is more
+#:   capacity or more updates, not more regularization.
 #:
 #: Explore with `--set KEY=VALUE` (and `--tokens` on a loaded machine); compare validation
 #: loss, never test.
