@@ -131,6 +131,24 @@ def gradients():
     return backend_gradients
 
 
+BENCHMARKS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks")
+
+
+@pytest.fixture(scope="session")
+def load_benchmark():
+    """`load_benchmark(name)`: the module of `benchmarks/<name>.py` (scripts, not a package)."""
+    import importlib.util
+
+    def load(name):
+        spec = importlib.util.spec_from_file_location(
+            f"bench_{name}", os.path.join(BENCHMARKS, f"{name}.py"))
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+
+    return load
+
+
 @pytest.fixture
 def data_dir():
     """The folder of real corpora named by REGKERAS_DATA; tests needing it skip without it."""

@@ -1,9 +1,7 @@
 """benchmarks/ptb_zaremba.py: the published hyperparameters, the loss scaling, and the smoke run."""
 
-import importlib.util
 import json
 import math
-import pathlib
 
 import keras
 import numpy as np
@@ -11,8 +9,6 @@ import pytest
 import tensorflow as tf
 
 import regkeras
-
-SCRIPT = pathlib.Path(__file__).resolve().parents[1] / "benchmarks" / "ptb_zaremba.py"
 
 # Zaremba, Sutskever & Vinyals 2014, section 4.1 and Table 1: (hidden size, unroll, dropout,
 # init scale, clip, epochs, epochs at lr 1, lr decay factor, valid ppl, test ppl).
@@ -24,11 +20,8 @@ PAPER = {
 
 
 @pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("ptb_zaremba", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def bench(load_benchmark):
+    return load_benchmark("ptb_zaremba")
 
 
 @pytest.mark.parametrize("name", sorted(PAPER))

@@ -5,7 +5,6 @@ for a few seconds each); the checks are on the shape and arithmetic of what they
 on timings beyond "the run stopped".
 """
 
-import importlib.util
 import json
 import math
 import os
@@ -16,26 +15,14 @@ import pytest
 
 import regkeras
 
-BENCHMARKS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                          "benchmarks")
-
-
-def _load(name):
-    spec = importlib.util.spec_from_file_location(f"bench_{name}",
-                                                  os.path.join(BENCHMARKS, f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+@pytest.fixture(scope="module")
+def quality(load_benchmark):
+    return load_benchmark("quality")
 
 
 @pytest.fixture(scope="module")
-def quality():
-    return _load("quality")
-
-
-@pytest.fixture(scope="module")
-def floor():
-    return _load("floor")
+def floor(load_benchmark):
+    return load_benchmark("floor")
 
 
 # ---------------------------------------------------------------------------------------------

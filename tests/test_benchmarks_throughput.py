@@ -4,25 +4,18 @@ Timings are printed, never checked (the guide: performance targets live in bench
 checked is that each variant runs and that the report has a row with a ratio for it.
 """
 
-import importlib.util
-import os
+import pathlib
 import re
 
 import pytest
 
-BENCHMARKS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                          "benchmarks")
 TINY = ["--units", "8", "--num-layers", "1", "--embedding-dim", "4", "--vocab-size", "7",
         "--seq-len", "5", "--rounds", "1", "--steps", "1", "--no-torch"]
 
 
 @pytest.fixture(scope="module")
-def throughput():
-    spec = importlib.util.spec_from_file_location(
-        "bench_throughput", os.path.join(BENCHMARKS, "throughput.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def throughput(load_benchmark):
+    return load_benchmark("throughput")
 
 
 def test_every_variant_trains_and_gets_a_row(throughput, capsys):
@@ -53,5 +46,6 @@ def test_unknown_variant_and_bad_numbers_are_refused(throughput):
 def test_cpu_model_names_the_family_where_linux_tells_it(throughput):
     name = throughput.cpu_model()
     assert isinstance(name, str) and name
-    if os.path.exists("/proc/cpuinfo") and "cpu family" in open("/proc/cpuinfo").read():
+    cpuinfo = pathlib.Path("/proc/cpuinfo")
+    if cpuinfo.exists() and "cpu family" in cpuinfo.read_text():
         assert re.search(r"\(family \d+, model \d+\)$", name), name

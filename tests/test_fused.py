@@ -402,8 +402,8 @@ def test_bidirectional_wrapper_trains_on_the_fused_path(kind, gradients):
     results = []
     for layer in layers:
         inputs = keras.Variable(x)
-        results.append(gradients(
-            lambda: ops.sum(ops.sin(layer(inputs, training=True))), [inputs] + layer.trainable_weights))
+        results.append(gradients(lambda: ops.sum(ops.sin(layer(inputs, training=True))),
+                                 [inputs] + layer.trainable_weights))
     np.testing.assert_allclose(results[0][0], results[1][0], rtol=1e-5)
     for got, want in zip(results[0][2], results[1][2]):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4 * np.abs(want).max())
