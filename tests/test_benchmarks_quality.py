@@ -77,6 +77,32 @@ def test_random_batches_are_shifted_windows_of_the_ids(quality):
     np.testing.assert_array_equal(np.diff(x, axis=1), 1)
 
 
+def test_weight_averaging_is_validated_and_the_training_weights_restored(quality):
+    corpus = regkeras.load_corpus("recipes", num_words=3000, seed=0)
+    recipe = quality.apply_overrides(quality.RECIPES[2.5], {
+        "model": {"embedding_dim": 8, "units": 16, "num_layers": 1},
+        "batch_size": 8, "seq_len": 20,
+        "optimizer": {"use_ema": True, "ema_momentum": 0.9}})
+    keras.utils.set_random_seed(0)
+    model = quality.build("regularized", recipe, corpus.vocab_size, seed=0)
+    window = {"context": 8, "scored": 16}
+    stats = quality.train_within_budget(
+        model, recipe, corpus, max_tokens=8 * 20 * 40, val_windows=4, eval_fractions=(0.5,),
+        keep_best=False, log=lambda *args: None, **window)
+    training = [v.numpy() for v in model.trainable_variables]
+    averages = [v.numpy() for v in model.optimizer._model_variables_moving_average]
+    # Training went on with (and ended with) the raw weights, not the averages swapped in.
+    assert any(not np.allclose(a, w) for a, w in zip(averages, training))
+    val_x, val_y = quality.context_windows(corpus.val_ids, max_windows=4, **window)
+    raw_loss = quality.heldout_loss(model, val_x, val_y, scored=16)
+    for variable, value in zip(model.trainable_variables, averages):
+        variable.assign(value)
+    averaged_loss = quality.heldout_loss(model, val_x, val_y, scored=16)
+    # The validation at the last step measured the averaged weights.
+    assert stats["curve"][-1]["val_loss"] == pytest.approx(averaged_loss, rel=1e-6)
+    assert raw_loss != pytest.approx(averaged_loss, rel=1e-6)
+
+
 def test_floor_oracle_is_the_chains_loss_on_the_test_text(floor):
     corpus = regkeras.load_corpus("recipes", num_words=3000, seed=0)
     chain = regkeras.RecipeChain(0)
