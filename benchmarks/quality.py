@@ -303,20 +303,23 @@ def train_within_budget(model, recipe, corpus, *, budget_s=None, max_tokens=None
     use_ema = bool(getattr(optimizer, "use_ema", False))
 
     def validate():
-        """Validation loss and (a copy of) the weights it was measured with.
+        """Validation loss, and a copy of the weights measured if they are the best so far.
 
         With `use_ema` those are the optimizer's moving averages of the weights (Polyak
         averaging): swapped in for the evaluation, then the training weights are put back.
         """
-        if not use_ema or step == 0:
-            return heldout_loss(model, val_x, val_y, scored=scored), model.get_weights()
-        current = [v.numpy() for v in model.trainable_variables]
-        optimizer.finalize_variable_values(model.trainable_variables)
+        swap = use_ema and step > 0
+        if swap:
+            current = [v.numpy() for v in model.trainable_variables]
+            optimizer.finalize_variable_values(model.trainable_variables)
         try:
-            return heldout_loss(model, val_x, val_y, scored=scored), model.get_weights()
+            loss = heldout_loss(model, val_x, val_y, scored=scored)
+            improved = math.isfinite(loss) and loss < best["val_loss"]
+            return loss, (model.get_weights() if improved else None)
         finally:
-            for variable, value in zip(model.trainable_variables, current):
-                variable.assign(value)
+            if swap:
+                for variable, value in zip(model.trainable_variables, current):
+                    variable.assign(value)
 
     pending = list(eval_fractions)
     curve = []
@@ -344,7 +347,7 @@ def train_within_budget(model, recipe, corpus, *, budget_s=None, max_tokens=None
                           "elapsed_s": round(elapsed, 2), "train_loss": train_loss,
                           "val_loss": loss})
             log(f"    step {step:6d}  {elapsed:7.1f} s  train {train_loss:.4f}  val {loss:.4f}")
-            if math.isfinite(loss) and loss < best["val_loss"]:
+            if weights is not None:
                 best = {"val_loss": loss, "weights": weights,
                         "step": step, "elapsed_s": elapsed}
             if done:

@@ -15,6 +15,7 @@ import pytest
 
 import regkeras
 
+
 @pytest.fixture(scope="module")
 def quality(load_benchmark):
     return load_benchmark("quality")
