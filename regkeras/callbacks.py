@@ -646,6 +646,9 @@ class TrainingMonitor(_StatefulCallbackMixin, keras.callbacks.Callback):
                 self._display = display.display(fig, display_id=True)
             else:
                 self._display.update(fig)
+        import matplotlib.pyplot as plt
+
+        plt.close(fig)  # drawn again every epoch: saved or displayed above, not kept open
 
     def plot(self, *, metric="loss", ax=None):
         """Draws this run's curves (see :func:`plot_history`) and returns the Figure.
@@ -668,6 +671,15 @@ class TrainingMonitor(_StatefulCallbackMixin, keras.callbacks.Callback):
 _UNITS = {"loss": "", "perplexity": "perplexity", "bpc": "bpc"}
 
 
+def _new_figure(figsize=(7, 4.2)):
+    """A new pyplot figure and axes, left open: ``plt.show()`` (or the end of a notebook
+    cell) displays it, as for any pyplot figure. Matplotlib itself falls back to the
+    non-interactive Agg backend where there is no display, so scripts never need one."""
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(figsize=figsize)
+
+
 def plot_history(
     histories,
     *,
@@ -685,8 +697,9 @@ def plot_history(
     For each run, the training curve is solid and the validation curve dashed in the same
     colour; the gap between them is shaded, the best epoch (lowest ``monitor``) is marked
     with a star and, where known, the epoch at which early stopping ended the run with a
-    cross and a dotted vertical line. Returns a Matplotlib ``Figure``; in a notebook it
-    displays itself, in a script pass ``path`` (or call ``fig.savefig``), no display needed.
+    cross and a dotted vertical line. Returns the open pyplot ``Figure``: end a notebook
+    cell with ``plt.show()`` to display it; in a script pass ``path`` (or call
+    ``fig.savefig``), no display needed.
 
     Args:
         histories: A ``{name: history}`` dict, or a single history. A history is a Keras
@@ -724,14 +737,7 @@ def plot_history(
     import matplotlib
 
     if ax is None:
-        if "matplotlib.pyplot" not in sys.modules and not os.environ.get("DISPLAY") and (
-            "ipykernel" not in sys.modules
-        ):
-            matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        fig, ax = plt.subplots(figsize=(7, 4.2))
-        plt.close(fig)  # returned figure displays once in notebooks, never pops up in scripts
+        fig, ax = _new_figure()
     else:
         fig = ax.figure
 

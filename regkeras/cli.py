@@ -29,6 +29,14 @@ FALLBACK_DEFAULTS = {"epochs": 10, "units": 256, "layers": 2, "seq_len": 35, "ba
                      "steps_per_epoch": 200, "learning_rate": 3e-3}
 
 
+
+# The comparison table: the model each run keeps (baseline: last epoch; regularized: best
+# epoch, early stopping), and both at their best validation epoch, so that the two rows can
+# also be compared at the same scoring point (results.json holds every column).
+_TABLE_COLUMNS = ("name", "params", "epochs_run", "best_epoch", "stopped_epoch", "train_loss",
+                  "val_loss", "test_loss", "gap", "best_val_loss", "best_test_loss", "test_bpc",
+                  "verdict", "wall_s")
+
 def _positive_int(name):
     def parse(text):
         try:
@@ -210,11 +218,11 @@ def compare(args):
         verbose=2 if args.quiet else 1,
     )
 
-    table = comparison.table()
+    table = comparison.table(columns=_TABLE_COLUMNS)
     print()
     print(table)
     with open(os.path.join(args.out, "results.md"), "w", encoding="utf-8") as f:
-        f.write(comparison.table(fmt="markdown") + "\n")
+        f.write(comparison.table(fmt="markdown", columns=_TABLE_COLUMNS) + "\n")
     with open(os.path.join(args.out, "results.json"), "w", encoding="utf-8") as f:
         json.dump({"settings": settings, "dataset": args.dataset, "seed": args.seed,
                    "rows": comparison.rows, "histories": comparison.histories}, f, indent=1,

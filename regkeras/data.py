@@ -290,9 +290,11 @@ class Vocabulary:
             text.encode("utf-8")
         except UnicodeEncodeError:  # a lone surrogate: only \u escapes can store it
             text = json.dumps(config, ensure_ascii=True, indent=1)
-        if path is not None:
-            with open(path, "w", encoding="utf-8") as f:
+        if path is not None:  # write, then rename: never a half-written vocabulary
+            tmp = f"{os.fspath(path)}.tmp"
+            with open(tmp, "w", encoding="utf-8") as f:
                 f.write(text)
+            os.replace(tmp, path)
         return text
 
     @classmethod

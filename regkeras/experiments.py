@@ -8,10 +8,20 @@ size, sequence length and seed and returns a :class:`Comparison` with the table
 (:func:`format_table`) and one figure of all curves. ``python -m regkeras compare`` and the
 chapters are built on these.
 
-Every number in the table is measured the same way for every configuration: after training,
-the final model (the best epoch's weights for configurations with early stopping, the last
-epoch's otherwise) is evaluated with dropout off on the training, validation and test
-windows, using the plain cross-entropy in nats (no L2 or activation penalty added).
+Every number in the table is measured the same way for every configuration, at **two
+scoring points**: the weights of the **last** epoch trained (``last_*`` columns) and those
+of the **best** epoch by validation loss (``best_*`` columns), each evaluated with dropout off
+on the training, validation and test windows, using the plain cross-entropy in nats (no L2 or
+activation penalty added). A configuration with early stopping keeps its best epoch's weights;
+scoring every other configuration at its best epoch too is what makes the comparison fair
+("early stopping" is then worth only what it adds beyond picking the best epoch after the
+fact). The plain ``train_loss``/``val_loss``/``test_loss``/``gap`` columns describe the model
+each configuration *keeps* (best for early stopping, last otherwise).
+
+:func:`run_seeds` repeats an ablation over several seeds and reports mean ± standard
+deviation (:class:`SeedComparison`); :func:`seed_stats` and :func:`clearly_lower` are the
+arithmetic behind the course's multi-seed claims, and :func:`heldout_loss` gives a held-out
+loss with its standard error, to tell whether a split is large enough for a difference.
 
 A run given ``backup_dir`` survives being killed: each configuration backs up its training
 state there every epoch (:class:`regkeras.callbacks.ResumableBackupAndRestore`), finished
@@ -51,6 +61,13 @@ __all__ = [
     "Comparison",
     "run_experiment",
     "run_experiments",
+    "run_seeds",
+    "SeedComparison",
+    "SeedStats",
+    "seed_stats",
+    "clearly_lower",
+    "heldout_loss",
+    "heldout_difference",
     "format_table",
 ]
 
@@ -159,9 +176,13 @@ CONFIGS = {
 #: Columns of the results table, in order.
 TABLE_COLUMNS = (
     "name", "params", "epochs_run", "best_epoch", "stopped_epoch", "train_loss", "val_loss",
-    "test_loss", "gap", "val_ppl", "test_ppl", "val_bpc", "test_bpc", "floor_bpc", "verdict",
-    "wall_s",
+    "test_loss", "gap", "val_ppl", "test_ppl", "val_bpc", "test_bpc", "floor_bpc",
+    "last_train_loss", "last_val_loss", "last_test_loss", "last_gap",
+    "best_train_loss", "best_val_loss", "best_test_loss", "best_gap", "verdict", "wall_s",
 )
+
+#: The two scoring points every configuration is measured at (see the module docstring).
+SCORING_POINTS = ("last", "best")
 
 
 @dataclasses.dataclass
@@ -170,7 +191,9 @@ class ExperimentResult:
 
     Attributes:
         row: The tidy result row (keys :data:`TABLE_COLUMNS`), losses in nats per token,
-            ``*_bpc`` in bits per token, ``*_ppl`` perplexities, epochs 1-based.
+            ``*_bpc`` in bits per token, ``*_ppl`` perplexities, epochs 1-based;
+            ``last_*`` at the last epoch's weights, ``best_*`` at the best validation
+            epoch's, the unprefixed losses at the weights the model keeps.
         history: Per-epoch curves (``loss``, ``val_loss``, ``perplexity``, ``bpc``, ... and
             ``epoch``, 0-based).
         model: The trained model (``None`` when loaded from a finished backup without weights).
@@ -357,6 +380,7 @@ def run_experiment(
     model_kwargs=None,
     steps_per_epoch=None,
     max_eval_batches=None,
+    eval_batch_size=None,
     backup_dir=None,
     callbacks=None,
     verbose=0,
@@ -386,6 +410,9 @@ def run_experiment(
         model_kwargs: Builder arguments shared by all configurations (override the defaults).
         steps_per_epoch: Optional cap on training batches per epoch (large corpora).
         max_eval_batches: Optional cap on batches per split when evaluating.
+        eval_batch_size: Windows per batch when evaluating (validation every epoch and the
+            final scores); default ``batch_size``. Larger batches evaluate the same windows
+            faster and give the same losses.
         backup_dir: Optional folder that makes the run resumable (see the module docstring).
         callbacks: Extra Keras callbacks.
         verbose: Passed to ``fit`` (0 silent, 2 one line per epoch).
@@ -406,6 +433,7 @@ def run_experiment(
     seq_len = _positive_int(seq_len, "seq_len")
     steps_per_epoch = _positive_int(steps_per_epoch, "steps_per_epoch", allow_none=True)
     max_eval_batches = _positive_int(max_eval_batches, "max_eval_batches", allow_none=True)
+    eval_batch_size = _positive_int(eval_batch_size or batch_size, "eval_batch_size")
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
         raise ValueError(f"`seed` must be an integer >= 0. Received: seed={seed!r}")
     if model_kwargs is not None and not isinstance(model_kwargs, dict):
@@ -438,15 +466,16 @@ def run_experiment(
     first_epoch = ResumableBackupAndRestore.resume_epoch(run_dir) if run_dir else 0
     train_ds, steps = _train_dataset(corpus.train_ids, seq_len, batch_size, int(seed),
                                      first_epoch, epochs, steps_per_epoch)
-    val_ds = _eval_dataset(corpus.val_ids, seq_len, batch_size, max_eval_batches)
+    val_ds = _eval_dataset(corpus.val_ids, seq_len, eval_batch_size, max_eval_batches)
     monitor = TrainingMonitor()
-    cbs = [keras.callbacks.TerminateOnNaN(), monitor]
-    stateful_cbs = [monitor]
-    stopper = None
-    if config.early_stopping:
-        stopper = BestWeightsEarlyStopping(patience=config.patience)
-        cbs.append(stopper)
-        stateful_cbs.append(stopper)
+    # Every configuration tracks its best epoch's weights (to be scored there too); only with
+    # early stopping does the tracker also stop training (otherwise its patience outlasts
+    # the budget). `last` grabs the last epoch's weights before the tracker restores the best.
+    last = _LastWeights()
+    stopper = BestWeightsEarlyStopping(
+        patience=config.patience if config.early_stopping else epochs + 1)
+    cbs = [keras.callbacks.TerminateOnNaN(), monitor, last, stopper]
+    stateful_cbs = [monitor, stopper]
     cbs.extend(callbacks or [])
     if run_dir:
         cbs.append(ResumableBackupAndRestore(run_dir, state_callbacks=stateful_cbs))
@@ -457,8 +486,8 @@ def run_experiment(
     wall = time.perf_counter() - start
 
     history = _history_from_monitor(monitor)
-    row = _measure(model, corpus, config, history, stopper, seq_len, batch_size,
-                   max_eval_batches, wall)
+    row = _measure(model, corpus, config, history, stopper, last.weights, seq_len,
+                   eval_batch_size, max_eval_batches, wall)
     result = ExperimentResult(row=row, history=history, model=model, config=config)
     if backup_dir is not None:
         _save_finished(backup_dir, result)
@@ -475,24 +504,54 @@ def _build(model_builder, corpus, config, model_kwargs, seed):
     return model
 
 
-def _measure(model, corpus, config, history, stopper, seq_len, batch_size, max_eval_batches,
-             wall):
+class _LastWeights(keras.callbacks.Callback):
+    """Keeps the weights the model has when training ends (placed before any restoring)."""
+
+    weights = None
+
+    def on_train_end(self, logs=None):
+        self.weights = self.model.get_weights()
+
+
+def _split_losses(model, corpus, seq_len, batch_size, max_eval_batches):
     losses = {}
     for split, ids in (("train", corpus.train_ids), ("val", corpus.val_ids),
                        ("test", corpus.test_ids)):
         ds = _eval_dataset(ids, seq_len, batch_size, max_eval_batches)
         losses[split] = float(model.evaluate(ds, verbose=0, return_dict=True)["xent"])
+    return losses
+
+
+def _measure(model, corpus, config, history, stopper, last_weights, seq_len, batch_size,
+             max_eval_batches, wall):
+    """Scores the model at its best epoch's and its last epoch's weights.
+
+    On entry the model holds the best epoch's weights (the tracker restored them); it leaves
+    holding the weights the configuration keeps: best with early stopping, last otherwise.
+    """
     val_curve = history.get("val_loss", [])
     finite = [(v, i) for i, v in enumerate(val_curve) if math.isfinite(v)]
-    best_epoch = history["epoch"][min(finite)[1]] + 1 if finite else None
-    stopped = stopper.stopped_epoch + 1 if stopper is not None and stopper.stopped_early else None
+    best_index = min(finite)[1] if finite else None
+    best_epoch = history["epoch"][best_index] + 1 if finite else None
+    is_last = best_index is not None and best_index == len(val_curve) - 1
+    scored = {"best": _split_losses(model, corpus, seq_len, batch_size, max_eval_batches)}
+    if last_weights is None or is_last:
+        scored["last"] = scored["best"]  # the same weights: no need to evaluate twice
+    else:
+        best_weights = model.get_weights()
+        model.set_weights(last_weights)
+        scored["last"] = _split_losses(model, corpus, seq_len, batch_size, max_eval_batches)
+        if config.early_stopping:
+            model.set_weights(best_weights)
+    losses = scored["best" if config.early_stopping else "last"]
+    stopped = stopper.stopped_epoch + 1 if config.early_stopping and stopper.stopped_early else None
     floor = getattr(corpus, "entropy_rate", None)
     val_ppl, val_bpc = _derived(losses["val"])
     test_ppl, test_bpc = _derived(losses["test"])
     verdict = None
     if history.get("loss"):
         verdict = diagnose(history, floor_loss=floor).verdict
-    return {
+    row = {
         "name": config.name,
         "params": int(model.count_params()),
         "epochs_run": len(history.get("epoch", [])),
@@ -507,9 +566,14 @@ def _measure(model, corpus, config, history, stopper, seq_len, batch_size, max_e
         "val_bpc": val_bpc,
         "test_bpc": test_bpc,
         "floor_bpc": None if floor is None else float(floor) / _LN2,
-        "verdict": verdict,
-        "wall_s": wall,
     }
+    for point in SCORING_POINTS:
+        for split in ("train", "val", "test"):
+            row[f"{point}_{split}_loss"] = scored[point][split]
+        row[f"{point}_gap"] = scored[point]["val"] - scored[point]["train"]
+    row["verdict"] = verdict
+    row["wall_s"] = wall
+    return row
 
 
 def _result_paths(backup_dir, name):
@@ -566,7 +630,7 @@ def run_experiments(
         corpus: A :class:`regkeras.data.Corpus` or a corpus name (loaded once).
         **kwargs: Any keyword argument of :func:`run_experiment` (``epochs``, ``batch_size``,
             ``seq_len``, ``seed``, ``model_builder``, ``model_kwargs``, ``steps_per_epoch``,
-            ``max_eval_batches``, ``backup_dir``, ``verbose``, ``callbacks``).
+            ``max_eval_batches``, ``eval_batch_size``, ``backup_dir``, ``verbose``, ``callbacks``).
 
     Returns:
         A :class:`Comparison` (``.rows``, ``.histories``, ``.table()``, ``.plot()``).
@@ -597,6 +661,301 @@ def run_experiments(
         models={n: results[n].model for n in names},
         results=results,
     )
+
+
+@dataclasses.dataclass(frozen=True)
+class SeedStats:
+    """Mean and sample standard deviation of one quantity over seeds.
+
+    Attributes:
+        mean: The mean over seeds.
+        sd: The sample standard deviation (``ddof=1``; ``0`` for a single seed).
+        values: The per-seed values, in seed order.
+    """
+
+    mean: float
+    sd: float
+    values: tuple
+
+    @property
+    def n(self):
+        """Number of seeds."""
+        return len(self.values)
+
+    def format(self, floatfmt=".3f"):
+        """``"1.234 ± 0.012"``."""
+        return f"{format(self.mean, floatfmt)} ± {format(self.sd, floatfmt)}"
+
+    def __str__(self):
+        return self.format()
+
+
+def seed_stats(values):
+    """Mean ± sample standard deviation of per-seed values.
+
+    Args:
+        values: Finite numbers, one per seed (at least one).
+
+    Returns:
+        A :class:`SeedStats`.
+
+    Example:
+
+    >>> print(seed_stats([1.0, 1.2, 1.1]))
+    1.100 ± 0.100
+    """
+    if isinstance(values, SeedStats):
+        return values
+    try:
+        values = tuple(float(v) for v in values)
+    except (TypeError, ValueError) as err:
+        raise TypeError(f"`values` must be an iterable of numbers. Received: {values!r}") from err
+    if not values:
+        raise ValueError("`values` is empty: give one value per seed.")
+    mean = math.fsum(values) / len(values)
+    if len(values) == 1:
+        return SeedStats(mean, 0.0, values)
+    var = math.fsum((v - mean) ** 2 for v in values) / (len(values) - 1)
+    return SeedStats(mean, math.sqrt(var), values)
+
+
+def clearly_lower(a, b):
+    """Whether ``a`` is lower than ``b`` by more than the seed spread of both.
+
+    The course's rule for a claim about an effect measured over seeds: the difference of the
+    means must exceed the sum of the two standard deviations. With three seeds this is a
+    rough bar, not a significance test, but a difference that passes it is not seed noise.
+
+    Args:
+        a, b: Per-seed values (or :class:`SeedStats`).
+
+    Returns:
+        ``True`` when ``mean(b) - mean(a) > sd(a) + sd(b)``.
+
+    Example:
+
+    >>> clearly_lower([1.0, 1.1, 1.05], [1.4, 1.5, 1.45])
+    True
+    >>> clearly_lower([1.0, 1.3], [1.2, 1.25])
+    False
+    """
+    a, b = seed_stats(a), seed_stats(b)
+    return b.mean - a.mean > a.sd + b.sd
+
+
+def heldout_loss(model, ids, *, seq_len=64, batch_size=64):
+    """Mean held-out cross-entropy and its standard error, over non-overlapping windows.
+
+    The standard error is the spread of the per-window mean losses divided by the square
+    root of the number of windows: it says how much the loss would move on another held-out
+    text of the same size, so a difference between two models smaller than about twice it
+    is not evidence of anything. (Windows, not characters, are the independent units: the
+    losses of neighbouring characters are correlated.)
+
+    Args:
+        model: A model mapping ``(batch, seq_len)`` ids to logits.
+        ids: 1-D token ids of the held-out split.
+        seq_len: Tokens per window (the model's context).
+        batch_size: Windows per batch.
+
+    Returns:
+        ``(mean_loss, standard_error, n_windows)`` in nats per token.
+
+    Example:
+
+    >>> loss, se, n = heldout_loss(model, corpus.val_ids, seq_len=64)
+    """
+    return _mean_and_se(_window_losses(model, ids, seq_len, batch_size))
+
+
+def _window_losses(model, ids, seq_len, batch_size):
+    import numpy as np
+
+    per_window = []
+    for x, y in _eval_dataset(ids, seq_len, batch_size, None):
+        logits = model(x, training=False)
+        xent = keras.ops.sparse_categorical_crossentropy(y, logits, from_logits=True)
+        per_window.append(keras.ops.convert_to_numpy(keras.ops.mean(xent, axis=-1)))
+    return np.concatenate(per_window).astype("float64")
+
+
+def _mean_and_se(values):
+    n = values.size
+    se = float(values.std(ddof=1) / math.sqrt(n)) if n > 1 else float("nan")
+    return float(values.mean()), se, int(n)
+
+
+def heldout_difference(model_a, model_b, ids, *, seq_len=64, batch_size=64):
+    """Held-out loss of ``model_a`` minus that of ``model_b``, with its standard error.
+
+    Both models read the same windows, so the difference is measured far more precisely
+    than either loss alone: what makes one window hard makes it hard for both, and cancels.
+    The standard error is that of the mean per-window difference (a paired comparison).
+
+    Args:
+        model_a, model_b: Models mapping ``(batch, seq_len)`` ids to logits.
+        ids: 1-D token ids of the held-out split.
+        seq_len: Tokens per window.
+        batch_size: Windows per batch.
+
+    Returns:
+        ``(mean_difference, standard_error, n_windows)`` in nats per token; negative when
+        ``model_a`` is better.
+
+    Example:
+
+    >>> diff, se, n = heldout_difference(regularized, baseline, corpus.val_ids, seq_len=32)
+    """
+    diffs = (_window_losses(model_a, ids, seq_len, batch_size)
+             - _window_losses(model_b, ids, seq_len, batch_size))
+    return _mean_and_se(diffs)
+
+
+@dataclasses.dataclass
+class SeedComparison:
+    """What :func:`run_seeds` returns: the same ablation repeated over several seeds.
+
+    Attributes:
+        seeds: The seeds, in order.
+        comparisons: ``{seed: Comparison}``.
+    """
+
+    seeds: tuple
+    comparisons: dict
+
+    @property
+    def names(self):
+        """The configuration names, in order."""
+        return [row["name"] for row in self.comparisons[self.seeds[0]].rows]
+
+    @property
+    def rows(self):
+        """Every per-seed row, with a ``seed`` entry added."""
+        return [{**row, "seed": seed} for seed in self.seeds
+                for row in self.comparisons[seed].rows]
+
+    def values(self, name, column):
+        """The per-seed values of one column for one configuration (seed order)."""
+        if name not in self.names:
+            raise KeyError(f"No configuration named {name!r}; have {self.names}")
+        return [self.comparisons[seed].row(name)[column] for seed in self.seeds]
+
+    def stats(self, name, column):
+        """:class:`SeedStats` of one column for one configuration."""
+        return seed_stats(self.values(name, column))
+
+    def summary(self, columns=("last_val_loss", "best_val_loss", "best_epoch")):
+        """One row per configuration: ``{name, column: SeedStats, ...}``."""
+        return [{"name": name, **{c: self.stats(name, c) for c in columns}}
+                for name in self.names]
+
+    def table(self, columns=("last_val_loss", "best_val_loss", "best_epoch"), fmt="text",
+              floatfmt=".3f"):
+        """The summary as a table of ``mean ± sd`` cells (:func:`format_table`)."""
+        rows = [{k: (v.format(floatfmt) if isinstance(v, SeedStats) else v)
+                 for k, v in row.items()} for row in self.summary(columns)]
+        return format_table(rows, columns=["name", *columns], fmt=fmt)
+
+    def plot(self, metric="loss", path=None, title=None):
+        """Mean train/validation curves over seeds, one colour per configuration.
+
+        The validation band is ± one standard deviation over the seeds still running at
+        that epoch (early-stopped seeds end sooner); a star marks the lowest mean
+        validation loss, a cross each seed's early stop.
+        """
+        import numpy as np
+
+        from regkeras.callbacks import _new_figure
+
+        fig, ax = _new_figure()
+        colors = _prop_colors()
+        for i, name in enumerate(self.names):
+            color = colors[i % len(colors)]
+            curves = {}
+            for key in ("loss", "val_loss"):
+                runs = [self.comparisons[s].histories[name][key] for s in self.seeds]
+                n = max(len(r) for r in runs)
+                grid = np.full((len(runs), n), np.nan)
+                for j, run in enumerate(runs):
+                    grid[j, : len(run)] = run
+                if metric == "bpc":
+                    grid = grid / _LN2
+                elif metric == "perplexity":
+                    grid = np.exp(grid)
+                curves[key] = grid
+            x = np.arange(1, curves["val_loss"].shape[1] + 1)
+            with np.errstate(all="ignore"):
+                train_mean = np.nanmean(curves["loss"], axis=0)
+                val_mean = np.nanmean(curves["val_loss"], axis=0)
+                val_sd = np.nanstd(curves["val_loss"], axis=0)
+            ax.plot(x[: len(train_mean)], train_mean, "-", color=color, label=f"{name} train")
+            ax.plot(x, val_mean, "--", color=color, label=f"{name} validation")
+            ax.fill_between(x, val_mean - val_sd, val_mean + val_sd, color=color, alpha=0.15)
+            b = int(np.nanargmin(val_mean))
+            ax.plot(x[b], val_mean[b], "*", color=color, markersize=13, markeredgecolor="black")
+            for seed in self.seeds:
+                stop = self.comparisons[seed].row(name).get("stopped_epoch")
+                if stop is not None and stop - 1 < len(val_mean):
+                    ax.plot(stop, curves["val_loss"][self.seeds.index(seed), stop - 1], "X",
+                            color=color, markersize=8, markeredgecolor="black")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel({"loss": "loss (nats per token)", "perplexity": "perplexity",
+                       "bpc": "bits per token"}[metric])
+        ax.set_title(title or f"mean over seeds {list(self.seeds)} (band: ± 1 sd; "
+                              "★ best mean validation, ✕ early stops)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, ncol=2)
+        fig.tight_layout()
+        if path is not None:
+            fig.savefig(path, dpi=100)
+        return fig
+
+
+def _prop_colors():
+    import matplotlib
+
+    return matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
+
+
+def run_seeds(configs, corpus="recipes", *, seeds=(0, 1, 2), backup_dir=None, **kwargs):
+    """Runs the same ablation (:func:`run_experiments`) once per seed.
+
+    Each seed changes the initial weights, the dropout masks and the batch order; the data
+    and every other setting stay the same.
+
+    Args:
+        configs: As for :func:`run_experiments`.
+        corpus: A corpus or corpus name (loaded once).
+        seeds: The seeds (distinct integers >= 0; three or more for a claim).
+        backup_dir: Optional folder; each seed's run is resumable in ``backup_dir/seed_N``.
+        **kwargs: Any other keyword argument of :func:`run_experiment` except ``seed``.
+
+    Returns:
+        A :class:`SeedComparison`.
+
+    Example:
+
+    >>> runs = run_seeds(["baseline", "dropout"], "recipes", seeds=(0, 1, 2), epochs=10)
+    >>> print(runs.table(["best_val_loss"]))
+    """
+    if "seed" in kwargs:
+        raise TypeError("run_seeds() takes `seeds=`, not `seed=`.")
+    try:
+        seeds = tuple(seeds)
+    except TypeError as err:
+        raise TypeError(f"`seeds` must be a sequence of integers. Received: {seeds!r}") from err
+    if not seeds or len(set(seeds)) != len(seeds) or not all(
+        isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 0 for s in seeds
+    ):
+        raise ValueError(f"`seeds` must be distinct integers >= 0. Received: {seeds!r}")
+    corpus = _resolve_corpus(corpus)
+    comparisons = {}
+    for seed in seeds:
+        seed_dir = None if backup_dir is None else os.path.join(os.fspath(backup_dir),
+                                                                f"seed_{seed}")
+        comparisons[seed] = run_experiments(configs, corpus, seed=int(seed),
+                                            backup_dir=seed_dir, **kwargs)
+    return SeedComparison(seeds=seeds, comparisons=comparisons)
 
 
 def _format_cell(value, floatfmt):

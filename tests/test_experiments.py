@@ -15,9 +15,14 @@ from regkeras.experiments import (
     TABLE_COLUMNS,
     Comparison,
     ExperimentConfig,
+    SeedComparison,
+    clearly_lower,
     format_table,
+    heldout_loss,
     run_experiment,
     run_experiments,
+    run_seeds,
+    seed_stats,
 )
 
 V = 12
@@ -113,6 +118,20 @@ def test_comparison_rows_are_consistent():
     assert es["val_loss"] == pytest.approx(min(cmp.histories["es"]["val_loss"]), rel=1e-4)
     if es["stopped_epoch"] is not None:
         assert es["stopped_epoch"] == es["epochs_run"] == es["best_epoch"] + 1
+    # Both scoring points for every configuration, each checked in NumPy on its weights.
+    for row in cmp.rows:
+        history = cmp.histories[row["name"]]
+        assert row["best_val_loss"] == pytest.approx(min(history["val_loss"]), rel=1e-4)
+        assert row["last_val_loss"] == pytest.approx(history["val_loss"][-1], rel=1e-4)
+        assert row["best_val_loss"] <= row["last_val_loss"] + 1e-6
+        for point in ("last", "best"):
+            assert row[f"{point}_gap"] == pytest.approx(
+                row[f"{point}_val_loss"] - row[f"{point}_train_loss"])
+    kept = {"baseline": "last", "es": "best"}
+    for name, point in kept.items():
+        row = cmp.row(name)
+        for split in ("train", "val", "test"):
+            assert row[f"{split}_loss"] == row[f"{point}_{split}_loss"]
     # curves carry perplexity and bits for plotting
     np.testing.assert_allclose(cmp.histories["baseline"]["val_bpc"],
                                np.array(cmp.histories["baseline"]["val_loss"]) / math.log(2))
@@ -234,3 +253,69 @@ def test_with_real_builder_and_corpus(monkeypatch):
     assert row["epochs_run"] == 1 and math.isfinite(row["test_loss"])
     if corpus.entropy_rate is not None:
         assert row["floor_bpc"] == pytest.approx(corpus.entropy_rate / math.log(2))
+
+
+def test_baseline_is_scored_at_its_best_epoch_too():
+    """A run that overfits: its best-epoch numbers come from the best epoch's weights, which
+    the runner restores just to measure them, then puts the last weights back."""
+    corpus = make_corpus(n_train=400, n_val=300, n_test=300)
+    config = ExperimentConfig("overfit", learning_rate=0.05)
+    result = run_experiment(config, corpus, **{**COMMON, "epochs": 8})
+    row, history = result.row, result.history
+    best = int(np.argmin(history["val_loss"]))
+    assert row["best_epoch"] == best + 1
+    # the model kept is the last epoch's: its losses in NumPy equal the last_* columns
+    assert row["last_test_loss"] == pytest.approx(
+        _numpy_xent(result.model, corpus.test_ids, 10), rel=1e-4)
+    if best < len(history["val_loss"]) - 1:
+        assert row["best_val_loss"] < row["last_val_loss"]
+
+
+def test_seed_stats_and_clearly_lower():
+    stats = seed_stats([1.0, 1.2, 1.1])
+    assert stats.mean == pytest.approx(1.1) and stats.sd == pytest.approx(0.1)
+    assert stats.n == 3 and str(stats) == "1.100 ± 0.100" and stats.format(".2f") == "1.10 ± 0.10"
+    assert seed_stats([2.5]).sd == 0.0
+    assert seed_stats(stats) is stats
+    assert clearly_lower([1.0, 1.1, 1.05], [1.4, 1.5, 1.45])
+    assert not clearly_lower([1.4, 1.5, 1.45], [1.0, 1.1, 1.05])  # higher, not lower
+    # a mean difference (0.075) smaller than the summed spread (0.21 + 0.035) is not a claim
+    assert not clearly_lower([1.0, 1.3], [1.2, 1.25])
+    with pytest.raises(ValueError, match="values"):
+        seed_stats([])
+    with pytest.raises(TypeError, match="values"):
+        seed_stats(["a"])
+
+
+def test_run_seeds_repeats_the_ablation_per_seed(tmp_path):
+    corpus = make_corpus()
+    common = {k: v for k, v in COMMON.items()}
+    common["epochs"] = 2
+    runs = run_seeds(["baseline", ExperimentConfig("es", early_stopping=True, patience=1)],
+                     corpus, seeds=(0, 1, 2), backup_dir=tmp_path, **common)
+    assert isinstance(runs, SeedComparison) and runs.names == ["baseline", "es"]
+    assert len(runs.rows) == 6 and {r["seed"] for r in runs.rows} == {0, 1, 2}
+    values = runs.values("baseline", "best_val_loss")
+    assert len(set(values)) == 3, "each seed trains a different model"
+    assert runs.stats("baseline", "best_val_loss").mean == pytest.approx(np.mean(values))
+    # each seed equals a single run with that seed
+    single = run_experiment("baseline", corpus, seed=1, **common)
+    assert single.row["best_val_loss"] == pytest.approx(values[1], rel=1e-5)
+    assert (tmp_path / "seed_2" / "baseline.result.json").exists()
+    table = runs.table(["best_val_loss", "best_epoch"])
+    assert "±" in table and "baseline" in table
+    fig = runs.plot()
+    assert fig.axes[0].get_xlabel() == "epoch" and "nats" in fig.axes[0].get_ylabel()
+    with pytest.raises(ValueError, match="seeds"):
+        run_seeds(["baseline"], corpus, seeds=(0, 0), **common)
+    with pytest.raises(TypeError, match="seeds="):
+        run_seeds(["baseline"], corpus, seed=0, **common)
+
+
+def test_heldout_loss_has_a_standard_error():
+    corpus = make_corpus()
+    result = run_experiment("baseline", corpus, **{**COMMON, "epochs": 1})
+    loss, se, n = heldout_loss(result.model, corpus.val_ids, seq_len=10, batch_size=8)
+    assert n == len(range(0, len(corpus.val_ids) - 10, 10))
+    assert loss == pytest.approx(_numpy_xent(result.model, corpus.val_ids, 10), rel=1e-5)
+    assert 0 < se < loss
