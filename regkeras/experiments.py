@@ -856,26 +856,44 @@ class SeedComparison:
                  for k, v in row.items()} for row in self.summary(columns)]
         return format_table(rows, columns=["name", *columns], fmt=fmt)
 
-    def plot(self, metric="loss", path=None, title=None):
+    def plot(self, metric="loss", path=None, title=None, *, names=None, train=True, ax=None):
         """Mean train/validation curves over seeds, one colour per configuration.
 
         The validation band is ± one standard deviation over the seeds still running at
         that epoch (early-stopped seeds end sooner); a star marks the lowest mean
         validation loss, a cross each seed's early stop.
+
+        Args:
+            metric: ``"loss"`` (nats), ``"perplexity"`` or ``"bpc"``.
+            path: Optional file to save the figure to.
+            title: Axes title.
+            names: Configurations to draw (default: all).
+            train: Draw the training curves too (solid; measured with dropout on, as Keras
+                logs them).
+            ax: Optional Matplotlib axes to draw into (otherwise a new open pyplot figure).
+
+        Returns:
+            The ``matplotlib.figure.Figure``.
         """
         import numpy as np
 
         from regkeras.callbacks import _new_figure
 
-        fig, ax = _new_figure()
+        if metric not in ("loss", "perplexity", "bpc"):
+            raise ValueError(
+                f"`metric` must be 'loss', 'perplexity' or 'bpc'. Received: metric={metric!r}")
+        names = self.names if names is None else list(names)
+        unknown = [n for n in names if n not in self.names]
+        if unknown:
+            raise ValueError(f"Unknown configurations {unknown}; have {self.names}")
+        fig, ax = _new_figure() if ax is None else (ax.figure, ax)
         colors = _prop_colors()
-        for i, name in enumerate(self.names):
-            color = colors[i % len(colors)]
+        for name in names:
+            color = colors[self.names.index(name) % len(colors)]
             curves = {}
             for key in ("loss", "val_loss"):
                 runs = [self.comparisons[s].histories[name][key] for s in self.seeds]
-                n = max(len(r) for r in runs)
-                grid = np.full((len(runs), n), np.nan)
+                grid = np.full((len(runs), max(len(r) for r in runs)), np.nan)
                 for j, run in enumerate(runs):
                     grid[j, : len(run)] = run
                 if metric == "bpc":
@@ -883,21 +901,23 @@ class SeedComparison:
                 elif metric == "perplexity":
                     grid = np.exp(grid)
                 curves[key] = grid
-            x = np.arange(1, curves["val_loss"].shape[1] + 1)
             with np.errstate(all="ignore"):
                 train_mean = np.nanmean(curves["loss"], axis=0)
                 val_mean = np.nanmean(curves["val_loss"], axis=0)
                 val_sd = np.nanstd(curves["val_loss"], axis=0)
-            ax.plot(x[: len(train_mean)], train_mean, "-", color=color, label=f"{name} train")
+            x = np.arange(1, len(val_mean) + 1)
+            if train:
+                ax.plot(np.arange(1, len(train_mean) + 1), train_mean, "-", color=color,
+                        label=f"{name} train")
             ax.plot(x, val_mean, "--", color=color, label=f"{name} validation")
             ax.fill_between(x, val_mean - val_sd, val_mean + val_sd, color=color, alpha=0.15)
             b = int(np.nanargmin(val_mean))
             ax.plot(x[b], val_mean[b], "*", color=color, markersize=13, markeredgecolor="black")
-            for seed in self.seeds:
+            for j, seed in enumerate(self.seeds):
                 stop = self.comparisons[seed].row(name).get("stopped_epoch")
                 if stop is not None and stop - 1 < len(val_mean):
-                    ax.plot(stop, curves["val_loss"][self.seeds.index(seed), stop - 1], "X",
-                            color=color, markersize=8, markeredgecolor="black")
+                    ax.plot(stop, curves["val_loss"][j, stop - 1], "X", color=color,
+                            markersize=8, markeredgecolor="black")
         ax.set_xlabel("epoch")
         ax.set_ylabel({"loss": "loss (nats per token)", "perplexity": "perplexity",
                        "bpc": "bits per token"}[metric])

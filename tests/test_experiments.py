@@ -319,3 +319,28 @@ def test_heldout_loss_has_a_standard_error():
     assert n == len(range(0, len(corpus.val_ids) - 10, 10))
     assert loss == pytest.approx(_numpy_xent(result.model, corpus.val_ids, 10), rel=1e-5)
     assert 0 < se < loss
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+_finite = st.floats(-1e6, 1e6, allow_nan=False)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_finite, min_size=1, max_size=8), st.lists(_finite, min_size=1, max_size=8))
+def test_seed_arithmetic_properties(a, b):
+    stats = seed_stats(a)
+    assert min(a) - 1e-6 <= stats.mean <= max(a) + 1e-6 and stats.sd >= 0
+    assert not (clearly_lower(a, b) and clearly_lower(b, a)), "at most one is clearly lower"
+    assert not clearly_lower(a, a)
+
+
+def test_seed_functions_reject_bad_input():
+    with pytest.raises(TypeError, match="values"):
+        seed_stats(3.0)
+    with pytest.raises(TypeError, match="values"):
+        clearly_lower([1.0], None)
+    corpus = make_corpus()
+    for bad in ((), (1, 1), (-1,), (0.5,), "01", (True,)):
+        with pytest.raises((ValueError, TypeError), match="seeds"):
+            run_seeds(["baseline"], corpus, seeds=bad, **COMMON)

@@ -18,6 +18,7 @@ runs the same check on the committed notebooks, so a chapter without its picture
 from __future__ import annotations
 
 import argparse
+import ast
 import os
 import pathlib
 import re
@@ -30,18 +31,32 @@ CHAPTER_DIR = ROOT / "chapters"
 
 # Calls that create a figure: pyplot's constructors and the library's plotting helpers
 # (`plot_history`, `Comparison.plot`, `SeedComparison.plot`, whose objects the chapters name
-# `comparison`/`ablation`/`seeds`...). `ax.plot(...)` draws on an existing figure: not counted.
-_FIGURE_CALL = re.compile(
-    r"\bplt\.(?:subplots|figure|subplot_mosaic)\("
-    r"|\bplot_history\("
-    r"|\b\w*(?:comparison|ablation|seed_runs|sweep)\w*\.plot\("
-)
+# `comparison`/`ablation`/`seed_runs`/`sweep`...), unless given an existing `ax=`.
+# `ax.plot(...)` draws on an existing figure: not counted.
+_PYPLOT_CONSTRUCTORS = {"subplots", "figure", "subplot_mosaic"}
+_LIBRARY_PLOTTERS = re.compile(r"\w*(?:comparison|ablation|seed_runs|sweep)\w*$")
+
+
+def _creates_figure(call: ast.Call) -> bool:
+    func = call.func
+    if any(keyword.arg == "ax" for keyword in call.keywords):
+        return False
+    if isinstance(func, ast.Attribute):
+        owner = func.value
+        if isinstance(owner, ast.Name) and owner.id == "plt":
+            return func.attr in _PYPLOT_CONSTRUCTORS
+        if func.attr == "plot_history":
+            return True
+        return (func.attr == "plot" and isinstance(owner, ast.Name)
+                and bool(_LIBRARY_PLOTTERS.match(owner.id)))
+    return isinstance(func, ast.Name) and func.id == "plot_history"
 
 
 def figures_drawn(source: str) -> int:
-    """How many figures a code cell's source creates (comments ignored)."""
-    code = "\n".join(line.split("#", 1)[0] for line in source.splitlines())
-    return len(_FIGURE_CALL.findall(code))
+    """How many figures a code cell's source creates (see the rules above)."""
+    tree = ast.parse(source)
+    return sum(1 for node in ast.walk(tree)
+               if isinstance(node, ast.Call) and _creates_figure(node))
 
 
 def _images(cell) -> int:
