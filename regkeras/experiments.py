@@ -472,8 +472,10 @@ def run_experiment(
     # early stopping does the tracker also stop training (otherwise its patience outlasts
     # the budget). `last` grabs the last epoch's weights before the tracker restores the best.
     last = _LastWeights()
+    # Monitor the plain cross-entropy, not `val_loss`: with a coupled L2 penalty in the
+    # model (`model={"l2": ...}`) `val_loss` includes it, and would pick a penalty-biased epoch.
     stopper = BestWeightsEarlyStopping(
-        patience=config.patience if config.early_stopping else epochs + 1)
+        monitor="val_xent", patience=config.patience if config.early_stopping else epochs + 1)
     cbs = [keras.callbacks.TerminateOnNaN(), monitor, last, stopper]
     stateful_cbs = [monitor, stopper]
     cbs.extend(callbacks or [])
@@ -529,7 +531,7 @@ def _measure(model, corpus, config, history, stopper, last_weights, seq_len, bat
     On entry the model holds the best epoch's weights (the tracker restored them); it leaves
     holding the weights the configuration keeps: best with early stopping, last otherwise.
     """
-    val_curve = history.get("val_loss", [])
+    val_curve = history.get("val_xent") or history.get("val_loss", [])
     finite = [(v, i) for i, v in enumerate(val_curve) if math.isfinite(v)]
     best_index = min(finite)[1] if finite else None
     best_epoch = history["epoch"][best_index] + 1 if finite else None

@@ -344,3 +344,23 @@ def test_seed_functions_reject_bad_input():
     for bad in ((), (1, 1), (-1,), (0.5,), "01", (True,)):
         with pytest.raises((ValueError, TypeError), match="seeds"):
             run_seeds(["baseline"], corpus, seeds=bad, **COMMON)
+
+
+def test_best_epoch_is_chosen_on_the_plain_cross_entropy():
+    """With a coupled L2 penalty in the model, `val_loss` includes it; the best epoch and early
+    stopping must follow the plain cross-entropy (`val_xent`) that the table reports."""
+    corpus = make_corpus()
+
+    def l2_builder(vocab_size, *, embedding_dim=8, units=16, seed=None, **_):
+        ids = keras.Input((None,), dtype="int32")
+        h = keras.layers.Embedding(vocab_size, embedding_dim)(ids)
+        h = keras.layers.LSTM(units, return_sequences=True)(h)
+        logits = keras.layers.Dense(vocab_size, kernel_regularizer=keras.regularizers.L2(0.5))(h)
+        return keras.Model(ids, logits)
+
+    result = run_experiment(ExperimentConfig("l2", early_stopping=True, patience=2), corpus,
+                            **{**COMMON, "model_builder": l2_builder})
+    xent = result.history["val_xent"]
+    assert np.all(np.array(result.history["val_loss"]) > np.array(xent))  # the penalty is in
+    assert result.row["best_epoch"] == int(np.argmin(xent)) + 1
+    assert result.row["best_val_loss"] == pytest.approx(min(xent), rel=1e-4)
