@@ -1,0 +1,159 @@
+"""Argument checks shared by every module of regkeras: one message style, one exception rule.
+
+The rule: a value of the wrong *type* raises `TypeError`; a value of the right type but outside
+the allowed set raises `ValueError`. Every message names the argument, says what is allowed and
+shows what was received, in the style of Keras' own messages:
+
+    `units` must be a positive integer. Received: units=0
+
+Booleans are not numbers here (``units=True`` is a `TypeError`), NumPy scalars are (an
+``np.int64`` passes `check_int`), and integers pass the float checks. Each check returns the value
+converted to the plain Python type, so callers can write ``self.rate = check_rate("rate", rate)``.
+
+This module needs nothing but the standard library, so a layer copied into another project can
+copy it alongside (or inline the two or three checks it uses).
+"""
+
+import math
+import numbers
+
+__all__ = [
+    "check_bool",
+    "check_choice",
+    "check_float",
+    "check_int",
+    "check_non_negative",
+    "check_positive_int",
+    "check_rate",
+    "check_seed",
+]
+
+
+def _message(name, requirement, value):
+    return f"`{name}` must be {requirement}. Received: {name}={value!r}"
+
+
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_real(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def check_bool(name, value):
+    """Returns `value` if it is `True` or `False`, else raises TypeError."""
+    if not isinstance(value, bool):
+        raise TypeError(_message(name, "True or False", value))
+    return value
+
+
+def check_int(name, value, *, minimum=None, allow_none=False):
+    """Returns `value` as an `int`.
+
+    Args:
+        name: The argument's name, for the message.
+        value: The value to check.
+        minimum: Optional smallest allowed value (inclusive).
+        allow_none: Whether `None` is allowed (and returned as is).
+
+    Raises:
+        TypeError: `value` is not an integer (a bool, a float, a string...).
+        ValueError: `value` is below `minimum`.
+    """
+    if value is None and allow_none:
+        return None
+    requirement = "an integer" if minimum is None else f"an integer >= {minimum}"
+    if allow_none:
+        requirement += " or None"
+    if not _is_int(value):
+        raise TypeError(_message(name, requirement, value))
+    if minimum is not None and value < minimum:
+        raise ValueError(_message(name, requirement, value))
+    return int(value)
+
+
+def check_positive_int(name, value, *, allow_none=False):
+    """Returns `value` as an `int` if it is an integer >= 1 (TypeError / ValueError otherwise)."""
+    if value is None and allow_none:
+        return None
+    requirement = "a positive integer" + (" or None" if allow_none else "")
+    if not _is_int(value):
+        raise TypeError(_message(name, requirement, value))
+    if value < 1:
+        raise ValueError(_message(name, requirement, value))
+    return int(value)
+
+
+def check_float(name, value, *, low=None, high=None, low_open=False, high_open=False,
+                allow_none=False):
+    """Returns `value` as a `float` if it is a real number in the given interval.
+
+    Args:
+        name: The argument's name, for the message.
+        value: The value to check (an int passes and is converted).
+        low, high: Optional bounds; `None` leaves that side unbounded.
+        low_open, high_open: Whether the bound itself is excluded.
+        allow_none: Whether `None` is allowed (and returned as is).
+
+    Raises:
+        TypeError: `value` is not a real number.
+        ValueError: `value` is NaN or outside the interval.
+    """
+    if value is None and allow_none:
+        return None
+    requirement = "a float" + _interval(low, high, low_open, high_open)
+    if allow_none:
+        requirement += " or None"
+    if not _is_real(value):
+        raise TypeError(_message(name, requirement, value))
+    value = float(value)
+    too_low = low is not None and (value <= low if low_open else value < low)
+    too_high = high is not None and (value >= high if high_open else value > high)
+    if math.isnan(value) or too_low or too_high:
+        raise ValueError(_message(name, requirement, value))
+    return value
+
+
+def _interval(low, high, low_open, high_open):
+    if low is None and high is None:
+        return ""
+    if high is None:
+        return f" {'>' if low_open else '>='} {low}"
+    if low is None:
+        return f" {'<' if high_open else '<='} {high}"
+    return f" in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+
+
+def check_rate(name, value):
+    """Returns `value` as a `float` if it is a dropout-style rate in [0, 1)."""
+    return check_float(name, value, low=0, high=1, high_open=True)
+
+
+def check_non_negative(name, value, *, allow_none=False):
+    """Returns `value` as a `float` if it is a real number >= 0 (coefficients, decays)."""
+    return check_float(name, value, low=0, allow_none=allow_none)
+
+
+def check_choice(name, value, choices, *, lower=True):
+    """Returns `value` if it is one of `choices` (strings compared in lower case by default).
+
+    Raises:
+        TypeError: `choices` are strings and `value` is not one.
+        ValueError: `value` is not one of `choices`.
+    """
+    choices = tuple(choices)
+    requirement = "one of " + ", ".join(repr(choice) for choice in choices)
+    if all(isinstance(choice, str) for choice in choices):
+        if not isinstance(value, str):
+            raise TypeError(_message(name, requirement, value))
+        if lower:
+            value = value.lower()
+    if value not in choices:
+        raise ValueError(_message(name, requirement, value))
+    return value
+
+
+def check_seed(name, value):
+    """Returns `value` as an `int` (or `None`) if it is `None` or an integer >= 0."""
+    return check_int(name, value, minimum=0, allow_none=True)
