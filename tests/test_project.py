@@ -87,3 +87,15 @@ def test_chapter_has_the_course_shape(py_path):
     assert "set_random_seed" in text, "seeds set"
     assert re.search(r"^# ## Summary", text, re.M) and re.search(r"^# ## Exercises", text, re.M)
     assert re.search(r"^assert ", text, re.M), "claims checked by assertions on computed numbers"
+
+
+def test_no_file_the_tests_read_is_git_ignored():
+    """Test data must reach a clean clone: `*.keras` is ignored project-wide, so a model saved
+    under tests/data was once left out of the commit and CI found nothing to load."""
+    if not (ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    files = [str(p.relative_to(ROOT)) for p in (ROOT / "tests" / "data").rglob("*")
+             if p.is_file() and "__pycache__" not in p.parts]
+    run = subprocess.run(["git", "check-ignore", "--no-index", *files], cwd=ROOT,
+                         capture_output=True, text=True)
+    assert run.stdout.split() == [], f"git ignores test data: {run.stdout.split()}"
