@@ -26,13 +26,23 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
-import numbers
 import os
 import sys
 import warnings
 
 import keras
 import numpy as np
+
+from regkeras.validation import (
+    check_bool,
+    check_choice,
+    check_float,
+    check_int,
+    check_non_negative,
+    check_positive_int,
+    check_string,
+    message,
+)
 
 __all__ = [
     "BestWeightsEarlyStopping",
@@ -56,23 +66,10 @@ def _finite(value):
 
 
 def _check_monitor(monitor):
-    if not isinstance(monitor, str) or not monitor:
-        raise ValueError(
-            f"`monitor` must be a metric name such as 'val_loss'. Received: {monitor!r}"
-        )
+    return check_string("monitor", monitor, "a metric name such as 'val_loss'")
 
 
-def _check_verbose(verbose):
-    if isinstance(verbose, bool) or not isinstance(verbose, numbers.Integral) or verbose < 0:
-        raise ValueError(f"`verbose` must be an int >= 0 (0 silent). Received: verbose={verbose!r}")
-    return int(verbose)
-
-
-def _check_int(value, name):
-    """`value` as an int; ValueError unless an integer >= 0 (NumPy integers included)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
-        raise ValueError(f"`{name}` must be an int >= 0. Received: {name}={value!r}")
-    return int(value)
+_MODES = ("auto", "min", "max")
 
 
 class _FiniteBestMixin:
@@ -158,30 +155,13 @@ class BestWeightsEarlyStopping(_FiniteBestMixin, _StatefulCallbackMixin,
         verbose=0,
     ):
         _check_monitor(monitor)
-        patience = _check_int(patience, "patience")
-        if isinstance(min_delta, bool) or not isinstance(min_delta, numbers.Real) or not (
-            0 <= min_delta < math.inf
-        ):
-            raise ValueError(
-                f"`min_delta` must be a finite float >= 0. Received: min_delta={min_delta!r}"
-            )
-        min_delta = float(min_delta)
-        if mode not in ("auto", "min", "max"):
-            raise ValueError(f"`mode` must be 'auto', 'min' or 'max'. Received: mode={mode!r}")
-        if baseline is not None:
-            if isinstance(baseline, bool) or not isinstance(baseline, numbers.Real) or (
-                not math.isfinite(baseline)
-            ):
-                raise ValueError(
-                    f"`baseline` must be a finite number or None. Received: baseline={baseline!r}"
-                )
-            baseline = float(baseline)
-        start_from_epoch = _check_int(start_from_epoch, "start_from_epoch")
-        verbose = _check_verbose(verbose)
-        if not isinstance(restore_best_weights, bool):
-            raise TypeError(
-                f"`restore_best_weights` must be True or False. Received: {restore_best_weights!r}"
-            )
+        patience = check_int("patience", patience, minimum=0)
+        min_delta = check_non_negative("min_delta", min_delta)
+        mode = check_choice("mode", mode, _MODES, lower=False)
+        baseline = check_float("baseline", baseline, finite=True, allow_none=True)
+        start_from_epoch = check_int("start_from_epoch", start_from_epoch, minimum=0)
+        verbose = check_int("verbose", verbose, minimum=0)
+        check_bool("restore_best_weights", restore_best_weights)
         super().__init__(
             monitor=monitor,
             min_delta=min_delta,
@@ -288,7 +268,7 @@ class BestModelCheckpoint(_FiniteBestMixin, _StatefulCallbackMixin,
 
     def __init__(self, filepath, monitor="val_loss", mode="auto", verbose=0):
         if not isinstance(filepath, (str, os.PathLike)):
-            raise TypeError(f"`filepath` must be a path. Received: {filepath!r}")
+            raise TypeError(message("filepath", "a path", filepath))
         filepath = os.fspath(filepath)
         weights_only = filepath.endswith(".weights.h5")
         if not (weights_only or filepath.endswith(".keras")):
@@ -297,9 +277,8 @@ class BestModelCheckpoint(_FiniteBestMixin, _StatefulCallbackMixin,
                 f"Received: filepath={filepath!r}"
             )
         _check_monitor(monitor)
-        if mode not in ("auto", "min", "max"):
-            raise ValueError(f"`mode` must be 'auto', 'min' or 'max'. Received: mode={mode!r}")
-        verbose = _check_verbose(verbose)
+        mode = check_choice("mode", mode, _MODES, lower=False)
+        verbose = check_int("verbose", verbose, minimum=0)
         super().__init__(
             filepath,
             monitor=monitor,
@@ -357,8 +336,10 @@ class ResumableBackupAndRestore(keras.callbacks.BackupAndRestore):
     _STATE_FILE = "regkeras_state.json"
 
     def __init__(self, backup_dir, state_callbacks=(), save_freq="epoch", delete_checkpoint=True):
-        if not isinstance(backup_dir, (str, os.PathLike)) or not os.fspath(backup_dir):
-            raise ValueError(f"`backup_dir` must be a non-empty path. Received: {backup_dir!r}")
+        if not isinstance(backup_dir, (str, os.PathLike)):
+            raise TypeError(message("backup_dir", "a non-empty path", backup_dir))
+        if not os.fspath(backup_dir):
+            raise ValueError(message("backup_dir", "a non-empty path", backup_dir))
         if isinstance(state_callbacks, keras.callbacks.Callback) or not isinstance(
             state_callbacks, (list, tuple, type(None))
         ):
@@ -366,16 +347,11 @@ class ResumableBackupAndRestore(keras.callbacks.BackupAndRestore):
                 "`state_callbacks` must be a list of callbacks with get_state()/set_state(). "
                 f"Received: state_callbacks={state_callbacks!r}"
             )
-        if save_freq != "epoch" and (
-            isinstance(save_freq, bool) or not isinstance(save_freq, numbers.Integral)
-            or save_freq < 1
-        ):
-            raise ValueError(
-                "`save_freq` must be 'epoch' or a positive number of batches. "
-                f"Received: save_freq={save_freq!r}"
-            )
-        if save_freq != "epoch":
-            save_freq = int(save_freq)
+        if isinstance(save_freq, str):
+            save_freq = check_choice("save_freq", save_freq, ("epoch",), lower=False,
+                                     requirement="'epoch' or a positive number of batches")
+        else:
+            save_freq = check_positive_int("save_freq", save_freq)
         state_callbacks = list(state_callbacks or ())
         for cb in state_callbacks:
             if not (hasattr(cb, "get_state") and hasattr(cb, "set_state")):
@@ -384,9 +360,7 @@ class ResumableBackupAndRestore(keras.callbacks.BackupAndRestore):
                     f"{type(cb).__name__} has not."
                 )
         if not isinstance(delete_checkpoint, bool):
-            raise TypeError(
-                f"`delete_checkpoint` must be True or False. Received: {delete_checkpoint!r}"
-            )
+            raise TypeError(message("delete_checkpoint", "True or False", delete_checkpoint))
         super().__init__(
             os.fspath(backup_dir), save_freq=save_freq, delete_checkpoint=delete_checkpoint
         )
@@ -570,12 +544,11 @@ class TrainingMonitor(_StatefulCallbackMixin, keras.callbacks.Callback):
         super().__init__()
         _check_monitor(monitor)
         if png_path is not None and not isinstance(png_path, (str, os.PathLike)):
-            raise TypeError(f"`png_path` must be a path or None. Received: {png_path!r}")
-        for name, flag in (("live", live), ("add_to_logs", add_to_logs)):
-            if not isinstance(flag, bool):
-                raise TypeError(f"`{name}` must be True or False. Received: {flag!r}")
+            raise TypeError(message("png_path", "a path or None", png_path))
+        check_bool("live", live)
+        check_bool("add_to_logs", add_to_logs)
         if title is not None and not isinstance(title, str):
-            raise TypeError(f"`title` must be a str or None. Received: title={title!r}")
+            raise TypeError(message("title", "a string or None", title))
         self.monitor = monitor
         self.png_path = None if png_path is None else os.fspath(png_path)
         self.live = live
@@ -723,7 +696,8 @@ def plot_history(
     >>> fig = plot_history({"baseline": h1, "regularized": h2}, path="compare.png")
     """
     if metric not in _UNITS:
-        raise ValueError(f"`metric` must be one of {sorted(_UNITS)}. Received: metric={metric!r}")
+        allowed = "one of " + ", ".join(map(repr, sorted(_UNITS)))
+        raise ValueError(message("metric", allowed, metric))
     _check_monitor(monitor)
     if not isinstance(histories, dict) or (
         histories and all(isinstance(v, (list, tuple)) for v in histories.values())
@@ -732,7 +706,7 @@ def plot_history(
     if not histories:
         raise ValueError("`histories` is empty: pass at least one run.")
     if stopped is not None and not isinstance(stopped, dict):
-        raise TypeError(f"`stopped` must be a dict {{name: epoch}}. Received: {stopped!r}")
+        raise TypeError(message("stopped", "a dict {name: epoch} or None", stopped))
 
     import matplotlib
 
@@ -863,16 +837,14 @@ def training_callbacks(
     """
     _check_monitor(monitor)
     if patience is not None:
-        patience = _check_int(patience, "patience")
-    verbose = _check_verbose(verbose)
+        patience = check_int("patience", patience, minimum=0)
+    verbose = check_int("verbose", verbose, minimum=0)
     for name, flag in (("terminate_on_nan", terminate_on_nan), ("live", live)):
         if not isinstance(flag, bool):
-            raise TypeError(f"`{name}` must be True or False. Received: {flag!r}")
+            raise TypeError(message(name, "True or False", flag))
     if not (isinstance(training_monitor, (bool, TrainingMonitor))):
-        raise TypeError(
-            "`training_monitor` must be True, False or a TrainingMonitor. "
-            f"Received: {training_monitor!r}"
-        )
+        raise TypeError(message("training_monitor", "True, False or a TrainingMonitor",
+                                training_monitor))
     if training_monitor is not True and (png_path is not None or live):
         raise ValueError(
             "`png_path` and `live` configure the TrainingMonitor that training_callbacks "
@@ -899,7 +871,7 @@ def training_callbacks(
         stateful.append(ckpt)
     if tensorboard_dir is not None:
         if not isinstance(tensorboard_dir, (str, os.PathLike)):
-            raise TypeError(f"`tensorboard_dir` must be a path. Received: {tensorboard_dir!r}")
+            raise TypeError(message("tensorboard_dir", "a path or None", tensorboard_dir))
         if importlib.util.find_spec("tensorboard") is None:
             raise ImportError(
                 "`tensorboard_dir` needs the tensorboard package: pip install tensorboard"
@@ -929,7 +901,7 @@ def get_callback(callbacks, cls):
     5
     """
     if not isinstance(cls, type):
-        raise TypeError(f"`cls` must be a class. Received: {cls!r}")
+        raise TypeError(message("cls", "a class", cls))
     for cb in callbacks:
         if isinstance(cb, cls):
             return cb

@@ -37,7 +37,7 @@ _TABLE_COLUMNS = ("name", "params", "epochs_run", "best_epoch", "stopped_epoch",
                   "val_loss", "test_loss", "gap", "best_val_loss", "best_test_loss", "test_bpc",
                   "verdict", "wall_s")
 
-def _positive_int(name):
+def _positive_int_arg(name):
     def parse(text):
         try:
             value = int(text)
@@ -60,7 +60,7 @@ def _non_negative_int(text):
     return value
 
 
-def _positive_float(name):
+def _positive_float_arg(name):
     def parse(text):
         try:
             value = float(text)
@@ -86,15 +86,15 @@ def _add_model_and_data_arguments(parser, learning_rate_help):
     """The model, batching and corpus-size options `compare` and `tune` share."""
     parser.add_argument("--level", choices=("char", "word"),
                         help="tokenization (default: word for PTB, char otherwise)")
-    parser.add_argument("--units", type=_positive_int("--units"), help="LSTM units per layer")
-    parser.add_argument("--layers", type=_positive_int("--layers"), help="stacked LSTM layers")
-    parser.add_argument("--seq-len", type=_positive_int("--seq-len"), help="tokens per window")
-    parser.add_argument("--batch-size", type=_positive_int("--batch-size"))
-    parser.add_argument("--learning-rate", type=_positive_float("--learning-rate"),
+    parser.add_argument("--units", type=_positive_int_arg("--units"), help="LSTM units per layer")
+    parser.add_argument("--layers", type=_positive_int_arg("--layers"), help="stacked LSTM layers")
+    parser.add_argument("--seq-len", type=_positive_int_arg("--seq-len"), help="tokens per window")
+    parser.add_argument("--batch-size", type=_positive_int_arg("--batch-size"))
+    parser.add_argument("--learning-rate", type=_positive_float_arg("--learning-rate"),
                         help=learning_rate_help)
-    parser.add_argument("--num-words", type=_positive_int("--num-words"),
+    parser.add_argument("--num-words", type=_positive_int_arg("--num-words"),
                         help="size of the generated recipes corpus in words")
-    parser.add_argument("--steps-per-epoch", type=_positive_int("--steps-per-epoch"),
+    parser.add_argument("--steps-per-epoch", type=_positive_int_arg("--steps-per-epoch"),
                         help="cap on training batches per epoch (large corpora)")
 
 
@@ -112,15 +112,15 @@ def build_parser():
     compare.add_argument("--dataset", type=_dataset, default="recipes",
                          help="recipes (generated, offline; default), tiny_shakespeare, ptb, "
                               "ptb.valid, ptb.test, or a path to a UTF-8 text file")
-    compare.add_argument("--epochs", type=_positive_int("--epochs"),
+    compare.add_argument("--epochs", type=_positive_int_arg("--epochs"),
                          help="the training budget in epochs for both models")
     compare.add_argument("--out", default="out", help="folder for the table, PNG, samples, models")
     compare.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (default 0)")
     _add_model_and_data_arguments(compare, "Adam/AdamW learning rate for both models")
-    compare.add_argument("--patience", type=_positive_int("--patience"), default=5,
+    compare.add_argument("--patience", type=_positive_int_arg("--patience"), default=5,
                          help="early-stopping patience of the regularized model (notes: 5-10)")
-    compare.add_argument("--sample-length", type=_positive_int("--sample-length"), default=300)
-    compare.add_argument("--temperature", type=_positive_float("--temperature"), default=0.8)
+    compare.add_argument("--sample-length", type=_positive_int_arg("--sample-length"), default=300)
+    compare.add_argument("--temperature", type=_positive_float_arg("--temperature"), default=0.8)
     compare.add_argument("--resume", action="store_true",
                          help="keep backups in OUT/backup so an interrupted run resumes")
     compare.add_argument("--quiet", action="store_true", help="no Keras progress bars")
@@ -142,9 +142,9 @@ def build_parser():
                            "a path to a UTF-8 text file")
     tune.add_argument("--tuner", choices=("random", "bayesian", "hyperband"), default="random",
                       help="search algorithm (default random)")
-    tune.add_argument("--max-trials", type=_positive_int("--max-trials"), default=10,
+    tune.add_argument("--max-trials", type=_positive_int_arg("--max-trials"), default=10,
                       help="number of trials (default 10; an upper bound for hyperband)")
-    tune.add_argument("--epochs", type=_positive_int("--epochs"),
+    tune.add_argument("--epochs", type=_positive_int_arg("--epochs"),
                       help="epoch budget per trial (default: the compare defaults)")
     tune.add_argument("--out", default="tuning", help="folder for the tables and search state")
     tune.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (default 0)")

@@ -23,6 +23,14 @@ import numpy as np
 import tensorflow as tf
 
 from regkeras import datasets as _datasets
+from regkeras.validation import (
+    check_bool,
+    check_choice,
+    check_positive_int,
+    check_seed,
+    check_string,
+    message,
+)
 
 __all__ = [
     "UNK",
@@ -50,16 +58,7 @@ _LEVELS = ("char", "word")
 
 
 def _check_level(level):
-    if level not in _LEVELS:
-        raise ValueError(f"`level` must be 'char' or 'word', got {level!r}.")
-
-
-def _check_positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"`{name}` must be a positive int, got {value!r}.")
-    if value < 1:
-        raise ValueError(f"`{name}` must be a positive int, got {value}.")
-    return int(value)
+    return check_choice("level", level, _LEVELS, lower=False)
 
 
 def tokenize(text, level="char", *, eos_token=EOS):
@@ -121,10 +120,9 @@ class Vocabulary:
 
     def __init__(self, tokens, level="char", *, unk_token=UNK, eos_token=EOS):
         _check_level(level)
-        if not isinstance(unk_token, str) or not unk_token:
-            raise ValueError(f"`unk_token` must be a non-empty str, got {unk_token!r}.")
-        if eos_token is not None and (not isinstance(eos_token, str) or not eos_token):
-            raise ValueError(f"`eos_token` must be a non-empty str or None, got {eos_token!r}.")
+        check_string("unk_token", unk_token)
+        if eos_token is not None:
+            check_string("eos_token", eos_token, "a non-empty string or None")
         if isinstance(tokens, str) or not isinstance(tokens, collections.abc.Iterable):
             raise TypeError(f"`tokens` must be a list of str, got {type(tokens).__name__}.")
         tokens = list(tokens)
@@ -338,9 +336,9 @@ def build_vocabulary(text, level="char", *, max_size=None, min_count=1, unk_toke
     ['<unk>', 'the', 'cat', 'mat']
     """
     _check_level(level)
-    if max_size is not None and _check_positive_int(max_size, "max_size") < 2:
-        raise ValueError(f"`max_size` must be at least 2 (<unk> and one token), got {max_size}.")
-    _check_positive_int(min_count, "min_count")
+    if max_size is not None and check_positive_int("max_size", max_size) < 2:
+        raise ValueError(message("max_size", "at least 2 (<unk> and one token) or None", max_size))
+    check_positive_int("min_count", min_count)
     if isinstance(text, str):
         if not text:
             raise ValueError("`text` is empty: nothing to build a vocabulary from.")
@@ -379,21 +377,23 @@ def _check_fractions(fractions):
     if isinstance(fractions, np.ndarray) and fractions.ndim == 1:
         fractions = tuple(fractions.tolist())
     if isinstance(fractions, (str, bytes)) or not isinstance(fractions, collections.abc.Sequence):
-        raise TypeError(f"`fractions` must be a sequence of 3 numbers, got {fractions!r}.")
+        raise TypeError(message("fractions", "a sequence of 3 numbers (train, val, test)",
+                                fractions))
     if len(fractions) != 3:
-        raise ValueError(f"`fractions` must have 3 entries (train, val, test), got {fractions!r}.")
+        raise ValueError(message("fractions", "3 entries (train, val, test)", fractions))
     values = []
     for f in fractions:
         if isinstance(f, bool) or not isinstance(f, (int, float, np.integer, np.floating)):
-            raise TypeError(f"`fractions` must hold numbers, got {f!r}.")
+            raise TypeError(message("fractions", "3 numbers (train, val, test)", fractions))
         if not math.isfinite(f) or f < 0:
-            raise ValueError(f"`fractions` must be finite and non-negative, got {fractions!r}.")
+            raise ValueError(message("fractions", "3 finite, non-negative numbers", fractions))
         values.append(float(f))
     if abs(math.fsum(values) - 1.0) > 1e-6:
-        raise ValueError(f"`fractions` must sum to 1, got {fractions!r} "
-                         f"(sum {math.fsum(values):.6g}).")
+        raise ValueError(message("fractions", "3 numbers that sum to 1", fractions)
+                         + f" (sum {math.fsum(values):.6g})")
     if values[0] == 0:
-        raise ValueError(f"The train fraction must be positive, got {fractions!r}.")
+        raise ValueError(message("fractions", "3 numbers with a positive train fraction",
+                                 fractions))
     return values
 
 
@@ -491,14 +491,12 @@ def window_dataset(ids, seq_len, batch_size, *, shuffle=True, seed=None, stride=
     True
     """
     ids = _as_ids(ids)
-    seq_len = _check_positive_int(seq_len, "seq_len")
-    batch_size = _check_positive_int(batch_size, "batch_size")
-    stride = seq_len if stride is None else _check_positive_int(stride, "stride")
-    for name, flag in (("shuffle", shuffle), ("drop_remainder", drop_remainder)):
-        if not isinstance(flag, bool):
-            raise TypeError(f"`{name}` must be True or False, got {flag!r}.")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
-        raise TypeError(f"`seed` must be an int or None, got {seed!r}.")
+    seq_len = check_positive_int("seq_len", seq_len)
+    batch_size = check_positive_int("batch_size", batch_size)
+    stride = seq_len if stride is None else check_positive_int("stride", stride)
+    check_bool("shuffle", shuffle)
+    check_bool("drop_remainder", drop_remainder)
+    seed = check_seed("seed", seed)
     if seq_len + 1 > ids.size:
         raise ValueError(
             f"`seq_len` + 1 = {seq_len + 1} is longer than the data ({ids.size} ids): "
@@ -554,8 +552,8 @@ def bptt_dataset(ids, seq_len, batch_size):
     [[0, 1, 2], [3, 4, 5], [6, 7, 8]]
     """
     ids = _as_ids(ids)
-    seq_len = _check_positive_int(seq_len, "seq_len")
-    batch_size = _check_positive_int(batch_size, "batch_size")
+    seq_len = check_positive_int("seq_len", seq_len)
+    batch_size = check_positive_int("batch_size", batch_size)
     per_stream = ids.size // batch_size
     num_batches = (per_stream - 1) // seq_len if per_stream > 0 else 0
     if num_batches < 1:
@@ -606,7 +604,7 @@ class Corpus:
         key = {"train": "train_ids", "val": "val_ids", "valid": "val_ids",
                "validation": "val_ids", "test": "test_ids"}.get(split)
         if key is None:
-            raise ValueError(f"`split` must be 'train', 'val' or 'test', got {split!r}.")
+            raise ValueError(message("split", "'train', 'val' or 'test'", split))
         return getattr(self, key)
 
     def window_dataset(self, split, seq_len, batch_size, **kwargs):

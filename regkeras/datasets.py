@@ -25,6 +25,8 @@ import os
 import keras
 import numpy as np
 
+from regkeras.validation import check_int
+
 __all__ = [
     "DATA_ENV_VAR",
     "DatasetInfo",
@@ -668,7 +670,7 @@ def recipes(num_words=_DEFAULT_RECIPE_WORDS, seed=0):
     >>> recipes(8, seed=0) == recipes(8, seed=0)
     True
     """
-    return _chain(_check_seed(seed)).sample(num_words, seed=seed)
+    return _chain(check_int("seed", seed, minimum=0)).sample(num_words, seed=seed)
 
 
 def recipes_entropy_rate(seed=0):
@@ -685,11 +687,6 @@ def recipes_entropy_rate(seed=0):
     >>> round(recipes_entropy_rate(0), 2) > 0
     True
     """
-    return _chain(_check_seed(seed)).entropy_rate
+    return _chain(check_int("seed", seed, minimum=0)).entropy_rate
 
-
-def _check_seed(seed):
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"`seed` must be a non-negative integer, got {seed!r}.")
-    return int(seed)
 

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import numbers
 
 from regkeras.callbacks import history_dict
+from regkeras.validation import check_float, check_non_negative, check_positive, check_string
 
 __all__ = ["Diagnosis", "diagnose", "ADVICE"]
 
@@ -92,13 +92,6 @@ class Diagnosis:
         return "\n".join(lines)
 
 
-def _positive(name, value, allow_none=False):
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0:
-        raise ValueError(f"`{name}` must be a positive number. Received: {name}={value!r}")
-    if name == "baseline_loss" and not math.isfinite(value):
-        raise ValueError(f"`{name}` must be a finite number > 0. Received: {name}={value!r}")
 
 
 def _first_nonfinite(values):
@@ -165,21 +158,16 @@ def diagnose(
     ('overfitting', 4)
     """
     data = history_dict(history)
-    if not isinstance(monitor, str) or not monitor:
-        raise ValueError(f"`monitor` must be a metric name. Received: {monitor!r}")
+    check_string("monitor", monitor, "a metric name such as 'val_loss'")
     train = data.get("loss")
     if not train:
         raise ValueError("The history has no 'loss' values: pass the result of model.fit.")
     val = data.get(monitor) or None
     for name in ("spike_tolerance", "overfit_tolerance", "stall_tolerance",
                  "still_improving_tolerance", "floor_tolerance", "baseline_margin"):
-        _positive(name, locals()[name])
-    _positive("baseline_loss", baseline_loss, allow_none=True)
-    if floor_loss is not None and (
-        isinstance(floor_loss, bool) or not isinstance(floor_loss, numbers.Real)
-        or not 0 <= floor_loss < math.inf
-    ):
-        raise ValueError(f"`floor_loss` must be a finite number >= 0. Received: {floor_loss!r}")
+        check_float(name, locals()[name], low=0, low_open=True)
+    check_positive("baseline_loss", baseline_loss, allow_none=True)
+    check_non_negative("floor_loss", floor_loss, allow_none=True)
 
     n = len(train)
     evidence = {"epochs": n, "final_train_loss": train[-1]}

@@ -23,6 +23,8 @@ import os
 
 import keras
 
+from regkeras.validation import check_choice, check_positive_int
+
 __all__ = ["make_strategy", "use_logical_cpus", "ClipAfterReduceAdamW"]
 
 _KINDS = ("auto", "default", "mirrored", "multi_worker", "tpu")
@@ -62,8 +64,7 @@ def use_logical_cpus(count=2):
     >>> strategy.num_replicas_in_sync
     2
     """
-    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-        raise ValueError(f"`count` must be an integer >= 1. Received: count={count!r}")
+    count = check_positive_int("count", count)
     tf = _tf()
     cpu = tf.config.list_physical_devices("CPU")[0]
     try:
@@ -118,8 +119,7 @@ def make_strategy(kind="auto", *, devices=None, tpu=None):
     ...                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     >>> model.fit(train_ds.batch(64 * strategy.num_replicas_in_sync), epochs=10)
     """
-    if kind not in _KINDS:
-        raise ValueError(f"`kind` must be one of {_KINDS}. Received: kind={kind!r}")
+    kind = check_choice("kind", kind, _KINDS, lower=False)
     if devices is not None:
         if isinstance(devices, str) or not all(isinstance(d, str) for d in devices) or (
             not list(devices)

@@ -11,33 +11,12 @@ Two ways of dropping units in a recurrent language model live here as layers:
   (tied input and output embeddings, Press & Wolf 2017; Inan et al. 2017).
 """
 
-import numbers
-
 import keras
 from keras import ops
 
+from .validation import check_bool, check_positive_int, check_rate, check_seed
+
 __all__ = ["LockedDropout", "EmbeddingDropout"]
-
-
-def _check_rate(rate, name="rate"):
-    """Raise unless ``rate`` is a real number in [0, 1) (NumPy scalars included)."""
-    if isinstance(rate, bool) or not isinstance(rate, numbers.Real):
-        raise TypeError(f"`{name}` must be a float in [0, 1). Received: {name}={rate!r}")
-    if not 0.0 <= float(rate) < 1.0:  # also rejects NaN
-        raise ValueError(f"`{name}` must be a float in [0, 1). Received: {name}={rate!r}")
-    return float(rate)
-
-
-def _check_positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
-        raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
-    return int(value)
-
-
-def _check_seed(seed):
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
-        raise TypeError(f"`seed` must be an integer or None. Received: seed={seed!r}")
-    return None if seed is None else int(seed)
 
 
 @keras.saving.register_keras_serializable(package="regkeras")
@@ -48,6 +27,10 @@ class LockedDropout(keras.layers.Layer):
     `[batch, 1, features]` is drawn per call and broadcast over the time axis, so a feature
     that is dropped for one sequence is dropped at every step of it. Kept units are scaled by
     `1 / (1 - rate)`; at inference the layer is the identity. A Keras mask passes through.
+
+    Standalone: copy `dropout.py`, `validation.py` from `regkeras/` into one package folder of
+    your project; they import each other relatively and need only Keras
+    (`tests/test_standalone.py` checks this).
 
     Args:
         rate: Float in [0, 1). Fraction of the features to drop.
@@ -74,8 +57,8 @@ class LockedDropout(keras.layers.Layer):
 
     def __init__(self, rate, seed=None, **kwargs):
         super().__init__(**kwargs)
-        self.rate = _check_rate(rate)
-        self.seed = _check_seed(seed)
+        self.rate = check_rate("rate", rate)
+        self.seed = check_seed("seed", seed)
         self.seed_generator = keras.random.SeedGenerator(self.seed)
         self.supports_masking = True
 
@@ -116,6 +99,10 @@ class EmbeddingDropout(keras.layers.Layer):
     batch. Called with `reverse=True` the same layer maps hidden states `h` to logits
     `h @ E^T` (plus an optional bias), which ties the input and output embeddings; the
     reverse mode always uses the full, undropped matrix.
+
+    Standalone: copy `dropout.py`, `validation.py` from `regkeras/` into one package folder of
+    your project; they import each other relatively and need only Keras
+    (`tests/test_standalone.py` checks this).
 
     Args:
         input_dim: Positive integer, the vocabulary size.
@@ -169,15 +156,11 @@ class EmbeddingDropout(keras.layers.Layer):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.input_dim = _check_positive_int(input_dim, "input_dim")
-        self.output_dim = _check_positive_int(output_dim, "output_dim")
-        self.rate = _check_rate(rate)
-        if not isinstance(mask_zero, bool):
-            raise TypeError(f"`mask_zero` must be a bool. Received: mask_zero={mask_zero!r}")
-        if not isinstance(logits_bias, bool):
-            raise TypeError(
-                f"`logits_bias` must be a bool. Received: logits_bias={logits_bias!r}"
-            )
+        self.input_dim = check_positive_int("input_dim", input_dim)
+        self.output_dim = check_positive_int("output_dim", output_dim)
+        self.rate = check_rate("rate", rate)
+        check_bool("mask_zero", mask_zero)
+        check_bool("logits_bias", logits_bias)
         self.embeddings_initializer = keras.initializers.get(embeddings_initializer)
         self.embeddings_regularizer = keras.regularizers.get(embeddings_regularizer)
         self.embeddings_constraint = keras.constraints.get(embeddings_constraint)
@@ -195,7 +178,7 @@ class EmbeddingDropout(keras.layers.Layer):
         self.mask_zero = mask_zero
         self.logits_bias = logits_bias
         self.reverse_dtype = reverse_dtype
-        self.seed = _check_seed(seed)
+        self.seed = check_seed("seed", seed)
         self.seed_generator = keras.random.SeedGenerator(self.seed)
         # The reverse mode passes the mask of its hidden states through.
         self.supports_masking = True

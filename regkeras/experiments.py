@@ -51,6 +51,7 @@ from regkeras.callbacks import (
 )
 from regkeras.diagnosis import diagnose
 from regkeras.optimizers import make_adamw
+from regkeras.validation import check_bool, check_int, check_positive_int, message
 
 __all__ = [
     "ExperimentConfig",
@@ -133,15 +134,8 @@ class ExperimentConfig:
             raise ValueError(
                 f"`clipnorm` must be a finite number > 0 or None. Received: {self.clipnorm!r}"
             )
-        if not isinstance(self.early_stopping, bool):
-            raise TypeError(
-                f"`early_stopping` must be True or False. Received: {self.early_stopping!r}"
-            )
-        if isinstance(self.patience, bool) or not isinstance(self.patience, numbers.Integral) or (
-            self.patience < 0
-        ):
-            raise ValueError(f"`patience` must be an int >= 0. Received: {self.patience!r}")
-        self.patience = int(self.patience)
+        check_bool("early_stopping", self.early_stopping)
+        self.patience = check_int("patience", self.patience, minimum=0)
 
     def replace(self, **changes):
         """A copy with some fields changed (``model`` entries are merged, not replaced).
@@ -295,14 +289,6 @@ def _accepts(fn, name):
     return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
 
 
-def _positive_int(value, name, allow_none=False):
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
-    return int(value)
-
-
 def _window_dataset():
     from regkeras import data
 
@@ -428,16 +414,15 @@ def run_experiment(
     """
     config = _resolve_config(config)
     corpus = _resolve_corpus(corpus)
-    epochs = _positive_int(epochs, "epochs")
-    batch_size = _positive_int(batch_size, "batch_size")
-    seq_len = _positive_int(seq_len, "seq_len")
-    steps_per_epoch = _positive_int(steps_per_epoch, "steps_per_epoch", allow_none=True)
-    max_eval_batches = _positive_int(max_eval_batches, "max_eval_batches", allow_none=True)
-    eval_batch_size = _positive_int(eval_batch_size or batch_size, "eval_batch_size")
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ValueError(f"`seed` must be an integer >= 0. Received: seed={seed!r}")
+    epochs = check_positive_int("epochs", epochs)
+    batch_size = check_positive_int("batch_size", batch_size)
+    seq_len = check_positive_int("seq_len", seq_len)
+    steps_per_epoch = check_positive_int("steps_per_epoch", steps_per_epoch, allow_none=True)
+    max_eval_batches = check_positive_int("max_eval_batches", max_eval_batches, allow_none=True)
+    eval_batch_size = check_positive_int("eval_batch_size", eval_batch_size or batch_size)
+    seed = check_int("seed", seed, minimum=0)
     if model_kwargs is not None and not isinstance(model_kwargs, dict):
-        raise TypeError(f"`model_kwargs` must be a dict. Received: {model_kwargs!r}")
+        raise TypeError(message("model_kwargs", "a dict or None", model_kwargs))
     if model_builder is None:
         from regkeras import models
 

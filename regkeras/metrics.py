@@ -18,6 +18,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from .validation import check_bool, check_int, check_string
+
 __all__ = ["perplexity", "bits_per_char", "Perplexity", "BitsPerCharacter"]
 
 _LN2 = math.log(2.0)
@@ -96,17 +98,11 @@ class _TokenCrossEntropy(keras.metrics.Metric):
     """Accumulates the weighted sum of per-token cross-entropy (nats) and the weight total."""
 
     def __init__(self, from_logits=True, ignore_class=None, name=None, dtype=None):
-        if name is not None and (not isinstance(name, str) or not name):
-            raise TypeError(f"`name` must be a non-empty str, got {name!r}.")
+        if name is not None:
+            check_string("name", name, "a non-empty string or None")
         super().__init__(name=name, dtype=dtype or "float32")
-        if not isinstance(from_logits, bool):
-            raise TypeError(f"`from_logits` must be True or False, got {from_logits!r}.")
-        if ignore_class is not None and (
-            isinstance(ignore_class, bool) or not isinstance(ignore_class, (int, np.integer))
-        ):
-            raise TypeError(f"`ignore_class` must be an int or None, got {ignore_class!r}.")
-        self.from_logits = from_logits
-        self.ignore_class = None if ignore_class is None else int(ignore_class)
+        self.from_logits = check_bool("from_logits", from_logits)
+        self.ignore_class = check_int("ignore_class", ignore_class, allow_none=True)
         self.total = self.add_variable(shape=(), initializer="zeros", dtype=self.dtype,
                                        name="total")
         self.count = self.add_variable(shape=(), initializer="zeros", dtype=self.dtype,
@@ -164,6 +160,10 @@ class Perplexity(_TokenCrossEntropy):
     which equals ``exp(loss)`` for an unregularized sparse cross-entropy loss. Per-token
     weights come from `sample_weight`, a Keras mask, and `ignore_class`.
 
+    Standalone: copy `metrics.py`, `validation.py` from `regkeras/` into one package folder of
+    your project; they import each other relatively and need only Keras
+    (`tests/test_standalone.py` checks this).
+
     Args:
         from_logits: whether `y_pred` holds logits (the regkeras convention) rather than
             probabilities.
@@ -202,6 +202,10 @@ class BitsPerCharacter(_TokenCrossEntropy):
     Accumulates the cross-entropy (nats) of every target token and the token count over all
     batches and reports ``total / count / ln 2``, the average code length per character a
     character-level model achieves. Used on word-level outputs it gives bits per word.
+
+    Standalone: copy `metrics.py`, `validation.py` from `regkeras/` into one package folder of
+    your project; they import each other relatively and need only Keras
+    (`tests/test_standalone.py` checks this).
 
     Args:
         from_logits: whether `y_pred` holds logits (the regkeras convention) rather than

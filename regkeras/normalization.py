@@ -11,30 +11,27 @@ divides them by their root mean square (`_normalize_centered_and_add`). Same fun
 weights; the results differ from normalizing `x·W` and `h·U` directly by float32 rounding.
 """
 
-import numbers
 
 import keras
 from keras import ops
 
-from regkeras.fused import lstm_sequence
-from regkeras.recurrent import (
+from .fused import lstm_sequence
+from .recurrent import (
     LSTM_CELL_ARGS,
     ProjectedLSTM,
     ProjectedLSTMCell,
-    check_units,
+)
+from .validation import (
+    check_bool,
+    check_positive,
+    check_positive_int,
+    check_string,
+    message,
 )
 
 __all__ = ["LayerNormLSTMCell", "LayerNormLSTM", "lstm_with_output_norm"]
 
 NORM_ARGS = ("norm_gamma_initializer", "norm_beta_initializer", "norm_epsilon")
-
-
-def _check_epsilon(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (
-        0 < value < float("inf")
-    ):
-        raise ValueError(f"`{name}` must be a positive, finite float, got {name}={value!r}.")
-    return float(value)
 
 
 def _layer_norm(x, gamma, beta, epsilon):
@@ -148,6 +145,10 @@ class LayerNormLSTMCell(ProjectedLSTMCell):
     are trainable weights that follow `kernel`, `recurrent_kernel` and `bias` (Keras' LSTM
     layout).
 
+    Standalone: copy `normalization.py`, `recurrent.py`, `fused.py`, `validation.py` from
+    `regkeras/` into one package folder of your project; they import each other relatively and
+    need only Keras (`tests/test_standalone.py` checks this).
+
     Args:
         units: Positive integer, size of the hidden and cell states.
         norm_gamma_initializer: Initializer of the three norm gains. Default `"ones"`.
@@ -182,7 +183,7 @@ class LayerNormLSTMCell(ProjectedLSTMCell):
         super().__init__(units, **kwargs)
         self.norm_gamma_initializer = keras.initializers.get(norm_gamma_initializer)
         self.norm_beta_initializer = keras.initializers.get(norm_beta_initializer)
-        self.norm_epsilon = _check_epsilon("norm_epsilon", norm_epsilon)
+        self.norm_epsilon = check_positive("norm_epsilon", norm_epsilon)
 
     def build(self, input_shape):
         super().build(input_shape)
@@ -261,7 +262,7 @@ class LayerNormLSTMCell(ProjectedLSTMCell):
         h = self.recurrent_activation(o) * self.activation(c_normed)
         return h, [h, c]
 
-    fused_recurrent_step = recurrent_step
+    supports_fused_sequence = True  # fused_sequence computes this recurrent_step
 
     def fused_sequence(
         self,
@@ -314,6 +315,10 @@ class LayerNormLSTM(ProjectedLSTM):
     for the whole sequence in one matmul before the time loop, which then normalizes `W·x`,
     `U·h` and the cell state step by step. Compare `lstm_with_output_norm`, which normalizes
     only the layer's output.
+
+    Standalone: copy `normalization.py`, `recurrent.py`, `fused.py`, `validation.py` from
+    `regkeras/` into one package folder of your project; they import each other relatively and
+    need only Keras (`tests/test_standalone.py` checks this).
 
     Args:
         units: Positive integer, size of the hidden and cell states.
@@ -413,18 +418,15 @@ def lstm_with_output_norm(
     >>> tuple(block(np.ones((2, 5, 3))).shape)
     (2, 5, 8)
     """
-    check_units(units)
-    epsilon = _check_epsilon("epsilon", epsilon)
+    check_positive_int("units", units)
+    epsilon = check_positive("epsilon", epsilon)
     if lstm_class is None:
         lstm_class = keras.layers.LSTM
     if not (isinstance(lstm_class, type) and issubclass(lstm_class, keras.layers.Layer)):
-        raise TypeError(f"`lstm_class` must be a Keras layer class, got lstm_class={lstm_class!r}.")
-    if not isinstance(return_sequences, bool):
-        raise TypeError(
-            f"`return_sequences` must be True or False, got return_sequences={return_sequences!r}."
-        )
-    if name is not None and (not isinstance(name, str) or not name):
-        raise TypeError(f"`name` must be a non-empty string or None, got name={name!r}.")
+        raise TypeError(message("lstm_class", "a Keras layer class", lstm_class))
+    check_bool("return_sequences", return_sequences)
+    if name is not None:
+        check_string("name", name, "a non-empty string or None")
     if lstm_kwargs.get("return_state"):
         raise ValueError(
             "`return_state=True` is not supported by lstm_with_output_norm: "

@@ -39,6 +39,8 @@ from collections.abc import Iterable
 
 import keras
 
+from regkeras.validation import check_non_negative, check_positive
+
 __all__ = [
     "DECAY_EXCLUDE_PATTERNS",
     "EMBEDDING_PATTERNS",
@@ -59,12 +61,7 @@ EMBEDDING_PATTERNS = ("embedding",)
 
 def _finite_number(value, name, *, positive):
     """`value` as a float; ValueError unless a finite real number > 0 (or >= 0)."""
-    bound = "> 0" if positive else ">= 0"
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(
-        value
-    ) or (value <= 0 if positive else value < 0):
-        raise ValueError(f"`{name}` must be a finite float {bound}. Received: {name}={value!r}")
-    return float(value)
+    return check_positive(name, value) if positive else check_non_negative(name, value)
 
 
 def _patterns(exclude, exclude_embeddings):

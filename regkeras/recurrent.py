@@ -28,8 +28,6 @@ sequences, initial and carried states, dropout, weight drop, zoneout and layer n
 it, and the tests check it against automatic differentiation of the step loop.
 """
 
-import numbers
-
 import keras
 from keras import ops
 
@@ -39,7 +37,14 @@ from keras import ops
 from keras.src.backend import rnn as _backend_rnn
 from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
 
-from regkeras.fused import lstm_sequence
+from .fused import lstm_sequence
+from .validation import (
+    check_bool,
+    check_choice,
+    check_positive_int,
+    check_rate,
+    check_seed,
+)
 
 __all__ = [
     "ProjectedLSTMCell",
@@ -71,25 +76,19 @@ LSTM_CELL_ARGS = (
 )
 
 
-def check_units(units):
-    """Raises ValueError unless `units` is a positive integer."""
-    if isinstance(units, bool) or not isinstance(units, numbers.Integral) or units <= 0:
-        raise ValueError(f"`units` must be a positive integer, got units={units!r}.")
-    return int(units)
+def _declares_fused_sequence(cls):
+    """Whether the class that defines `cls.recurrent_step` declares `supports_fused_sequence`.
 
-
-def check_rate(name, value):
-    """Raises ValueError unless `value` is a number in [0, 1); `name` is the argument's name."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < 1:
-        raise ValueError(f"`{name}` must be a float in [0, 1), got {name}={value!r}.")
-    return float(value)
-
-
-def check_bool(name, value):
-    """Raises TypeError unless `value` is True or False; `name` is the argument's name."""
-    if not isinstance(value, bool):
-        raise TypeError(f"`{name}` must be True or False, got {name}={value!r}.")
-    return value
+    Looked up on that class itself, not inherited: a subclass that changes the step must say
+    that its `fused_sequence` computes the new step. (`fused_recurrent_step = recurrent_step`,
+    the older form of the declaration, is still understood.)
+    """
+    for klass in cls.__mro__:
+        own = vars(klass)
+        if "recurrent_step" in own:
+            return bool(own.get("supports_fused_sequence", False)) or (
+                own.get("fused_recurrent_step") is own["recurrent_step"])
+    return False
 
 
 def reverse_time(x):
@@ -113,6 +112,10 @@ class ProjectedLSTMCell(keras.layers.Layer, DropoutRNNCell):
     the two. `project_inputs` holds the part of a step that does not need the previous state,
     so that `ProjectedLSTM` can run it on a whole sequence at once; `recurrent_step` holds the
     rest. Subclasses change one half or the other.
+
+    Standalone: copy `recurrent.py`, `fused.py`, `validation.py` from `regkeras/` into one
+    package folder of your project; they import each other relatively and need only Keras
+    (`tests/test_standalone.py` checks this).
 
     Args:
         units: Positive integer, size of the hidden and cell states.
@@ -166,7 +169,7 @@ class ProjectedLSTMCell(keras.layers.Layer, DropoutRNNCell):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.units = check_units(units)
+        self.units = check_positive_int("units", units)
         self.activation = keras.activations.get(activation)
         self.recurrent_activation = keras.activations.get(recurrent_activation)
         self.use_bias = check_bool("use_bias", use_bias)
@@ -182,9 +185,7 @@ class ProjectedLSTMCell(keras.layers.Layer, DropoutRNNCell):
         self.bias_constraint = keras.constraints.get(bias_constraint)
         self.dropout = check_rate("dropout", dropout)
         self.recurrent_dropout = check_rate("recurrent_dropout", recurrent_dropout)
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
-            raise TypeError(f"`seed` must be an integer or None, got seed={seed!r}.")
-        self.seed = None if seed is None else int(seed)
+        self.seed = check_seed("seed", seed)
         self.seed_generator = keras.random.SeedGenerator(self.seed)
         self.state_size = [self.units, self.units]
         self.output_size = self.units
@@ -266,8 +267,10 @@ class ProjectedLSTMCell(keras.layers.Layer, DropoutRNNCell):
         h = self.recurrent_activation(o) * self.activation(c)
         return h, [h, c]
 
-    # The `recurrent_step` that `fused_sequence` computes (see `fused_unsupported_reason`).
-    fused_recurrent_step = recurrent_step
+    # This class's `fused_sequence` computes exactly its `recurrent_step`: the explicit
+    # declaration that a class writing its own `recurrent_step` must repeat (or it runs step
+    # by step; see `fused_unsupported_reason`).
+    supports_fused_sequence = True
 
     def call(self, inputs, states, training=False):
         return self.recurrent_step(self.project_inputs(inputs, training), states, training)
@@ -283,8 +286,9 @@ class ProjectedLSTMCell(keras.layers.Layer, DropoutRNNCell):
             return "`activation` is not 'tanh'"
         if self.recurrent_activation is not keras.activations.sigmoid:
             return "`recurrent_activation` is not 'sigmoid'"
-        if type(self).recurrent_step is not type(self).fused_recurrent_step:
-            return f"{type(self).__name__} overrides `recurrent_step` without `fused_sequence`"
+        if not _declares_fused_sequence(type(self)):
+            return (f"{type(self).__name__} overrides `recurrent_step` without declaring "
+                    "`supports_fused_sequence = True` (and a matching `fused_sequence`)")
         return None
 
     def fused_keep_weights(self, per_step, training=False):
@@ -353,6 +357,10 @@ class ProjectedLSTM(keras.layers.RNN):
     initial states behave exactly as in Keras. Used as is, it is a plain LSTM with Keras' weight
     layout: `layer.set_weights(keras_lstm.get_weights())` gives the same outputs.
 
+    Standalone: copy `recurrent.py`, `fused.py`, `validation.py` from `regkeras/` into one
+    package folder of your project; they import each other relatively and need only Keras
+    (`tests/test_standalone.py` checks this).
+
     Args:
         units: Positive integer, size of the hidden and cell states.
         return_sequences: Return the whole output sequence instead of the last output.
@@ -406,9 +414,8 @@ class ProjectedLSTM(keras.layers.RNN):
     ):
         for flag in ("return_sequences", "return_state", "go_backwards", "stateful", "unroll"):
             check_bool(flag, locals()[flag])
-        if not (isinstance(fused, bool) or (isinstance(fused, str) and fused == "auto")):
-            raise ValueError(f"`fused` must be 'auto', True or False, got fused={fused!r}.")
-        self.fused = fused
+        self.fused = fused if isinstance(fused, bool) else check_choice(
+            "fused", fused, ("auto",), lower=False, requirement="'auto', True or False")
         cell = self.cell_class(
             units,
             **pop_cell_kwargs(kwargs, self.cell_args),
@@ -562,6 +569,10 @@ class WeightDropLSTM(ProjectedLSTM):
     unchanged, so the layer is an ordinary LSTM; with `weight_dropout=0` it computes the same
     numbers as `keras.layers.LSTM` with the same weights.
 
+    Standalone: copy `recurrent.py`, `fused.py`, `validation.py` from `regkeras/` into one
+    package folder of your project; they import each other relatively and need only Keras
+    (`tests/test_standalone.py` checks this).
+
     Args:
         units: Positive integer, size of the hidden and cell states.
         weight_dropout: Float in [0, 1), fraction of `U`'s entries dropped per call.
@@ -623,6 +634,10 @@ class ZoneoutLSTMCell(ProjectedLSTMCell):
     the JAX backend `keras.layers.RNN` traces a cell's step once into `lax.scan`, so masks
     drawn inside the step would repeat at every step and every call; the cell therefore
     raises `NotImplementedError` in training on JAX (inference works on every backend).
+
+    Standalone: copy `recurrent.py`, `fused.py`, `validation.py` from `regkeras/` into one
+    package folder of your project; they import each other relatively and need only Keras
+    (`tests/test_standalone.py` checks this).
 
     Args:
         units: Positive integer, size of the hidden and cell states.
@@ -688,7 +703,7 @@ class ZoneoutLSTMCell(ProjectedLSTMCell):
                 h = h + self.zoneout_h * (h_tm1 - h)
         return h, [h, c]
 
-    fused_recurrent_step = recurrent_step
+    supports_fused_sequence = True  # fused_sequence computes this recurrent_step
 
     def fused_keep_weights(self, per_step, training=False):
         """The zoneout masks of `ZoneoutLSTM.draw_per_call` as 0/1 keep weights in training,
@@ -734,6 +749,10 @@ class ZoneoutLSTM(ProjectedLSTM):
     once for the whole sequence and the zoneout masks for every step are drawn in one go
     before the loop. Training uses random masks (separate rates for the cell state `c` and
     the hidden state `h`); inference uses the expectation `z · old + (1 - z) · new`.
+
+    Standalone: copy `recurrent.py`, `fused.py`, `validation.py` from `regkeras/` into one
+    package folder of your project; they import each other relatively and need only Keras
+    (`tests/test_standalone.py` checks this).
 
     Args:
         units: Positive integer, size of the hidden and cell states.

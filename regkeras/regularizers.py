@@ -12,10 +12,10 @@ training; place one after the dropout for AR and one before it for TAR, as
 `regkeras.build_language_model` does. The plain functions compute the unscaled means.
 """
 
-import numbers
-
 import keras
 from keras import ops
+
+from .validation import check_non_negative
 
 __all__ = ["ActivationRegularization", "ar_penalty", "tar_penalty"]
 
@@ -88,16 +88,6 @@ def tar_penalty(outputs, mask=None):
     return ops.sum(per_pair * pair_weights) / ops.maximum(ops.sum(pair_weights), 1.0)
 
 
-def _check_coefficient(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"`{name}` must be a non-negative float. Received: {name}={value!r}")
-    if not 0.0 <= value < float("inf"):  # also rejects NaN and inf
-        raise ValueError(
-            f"`{name}` must be a finite, non-negative float. Received: {name}={value!r}"
-        )
-    return float(value)
-
-
 @keras.saving.register_keras_serializable(package="regkeras")
 class ActivationRegularization(keras.layers.Layer):
     """Adds the AR and TAR penalties of Merity et al. (2017) to the loss; passes its input through.
@@ -107,6 +97,10 @@ class ActivationRegularization(keras.layers.Layer):
     count for neither term and no difference is taken across them. At inference it adds
     nothing. The output is always the input unchanged. Following the paper, use `alpha` on the
     dropped outputs of the last LSTM layer and `beta` on its undropped outputs (two layers).
+
+    Standalone: copy `regularizers.py`, `validation.py` from `regkeras/` into one package folder
+    of your project; they import each other relatively and need only Keras
+    (`tests/test_standalone.py` checks this).
 
     Args:
         alpha: Non-negative float, the AR coefficient (Merity et al. use 2).
@@ -131,8 +125,8 @@ class ActivationRegularization(keras.layers.Layer):
 
     def __init__(self, alpha=0.0, beta=0.0, **kwargs):
         super().__init__(**kwargs)
-        self.alpha = _check_coefficient(alpha, "alpha")
-        self.beta = _check_coefficient(beta, "beta")
+        self.alpha = check_non_negative("alpha", alpha)
+        self.beta = check_non_negative("beta", beta)
         self.supports_masking = True
 
     def build(self, input_shape):

@@ -50,7 +50,6 @@ import dataclasses
 import functools
 import json
 import math
-import numbers
 import os
 
 import keras
@@ -58,6 +57,13 @@ import keras
 from regkeras.experiments import _train_dataset, format_table
 from regkeras.callbacks import BestWeightsEarlyStopping
 from regkeras.optimizers import make_adamw
+from regkeras.validation import (
+    check_float,
+    check_int,
+    check_non_negative,
+    check_positive,
+    message,
+)
 
 __all__ = ["TUNERS", "DROPOUT_TYPES", "TuningResult", "tune", "trials_table"]
 
@@ -70,23 +76,6 @@ DROPOUT_TYPES = ("zaremba", "variational")
 
 #: Columns of the trials table besides the hyperparameters.
 _RESULT_COLUMNS = ("val_loss", "best_epoch", "epochs_run", "status")
-
-
-def _check_real(value, name, low=None, high=None, low_open=False):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise TypeError(f"`{name}` must be a finite number. Received: {name}={value!r}")
-    if low is not None and (value < low or (low_open and value == low)):
-        raise ValueError(f"`{name}` must be {'>' if low_open else '>='} {low}. "
-                         f"Received: {name}={value!r}")
-    if high is not None and value > high:
-        raise ValueError(f"`{name}` must be <= {high}. Received: {name}={value!r}")
-    return float(value)
-
-
-def _check_int(value, name, low):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise ValueError(f"`{name}` must be an integer >= {low}. Received: {name}={value!r}")
-    return int(value)
 
 
 def _check_space(dropout_types, dropout, weight_decay, layer_norm, patience):
@@ -102,13 +91,13 @@ def _check_space(dropout_types, dropout, weight_decay, layer_norm, patience):
     if not isinstance(dropout, (tuple, list)) or len(dropout) != 3:
         raise TypeError("`dropout` must be a (min, max, step) triple of rates. "
                         f"Received: dropout={dropout!r}")
-    lo = _check_real(dropout[0], "dropout[0]", 0.0, 0.95)
-    hi = _check_real(dropout[1], "dropout[1]", lo, 0.95)
-    step = _check_real(dropout[2], "dropout[2]", 0.0, 1.0, low_open=True)
+    lo = check_float("dropout[0]", dropout[0], low=0.0, high=0.95, finite=True)
+    hi = check_float("dropout[1]", dropout[1], low=lo, high=0.95, finite=True)
+    step = check_float("dropout[2]", dropout[2], low=0.0, high=1.0, low_open=True, finite=True)
     if not isinstance(weight_decay, (tuple, list)) or not weight_decay:
         raise TypeError("`weight_decay` must be a non-empty list of coefficients >= 0. "
                         f"Received: weight_decay={weight_decay!r}")
-    decays = tuple(sorted(_check_real(w, "weight_decay[i]", 0.0) for w in weight_decay))
+    decays = tuple(sorted(check_non_negative("weight_decay[i]", w) for w in weight_decay))
     if len(set(decays)) != len(decays):
         raise ValueError(f"`weight_decay` values must be distinct. Received: {weight_decay!r}")
     if isinstance(layer_norm, bool):
@@ -121,8 +110,8 @@ def _check_space(dropout_types, dropout, weight_decay, layer_norm, patience):
                          f"Received: layer_norm={layer_norm!r}")
     if not isinstance(patience, (tuple, list)) or len(patience) != 2:
         raise TypeError(f"`patience` must be a (min, max) pair. Received: patience={patience!r}")
-    p_lo = _check_int(patience[0], "patience[0]", 0)
-    p_hi = _check_int(patience[1], "patience[1]", p_lo)
+    p_lo = check_int("patience[0]", patience[0], minimum=0)
+    p_hi = check_int("patience[1]", patience[1], minimum=p_lo)
     return dropout_types, (lo, hi, step), decays, layer_norm, (p_lo, p_hi)
 
 
@@ -188,19 +177,18 @@ def _hypermodel_class():
                      dropout=(0.0, 0.5, 0.1), weight_decay=(0.0, 1e-4, 1e-3, 1e-2, 1e-1),
                      layer_norm=(False, True), patience=(2, 6)):
             super().__init__(name="regularization", tunable=True)
-            self.vocab_size = _check_int(vocab_size, "vocab_size", 1)
+            self.vocab_size = check_int("vocab_size", vocab_size, minimum=1)
             if model_kwargs is not None and not isinstance(model_kwargs, dict):
-                raise TypeError(f"`model_kwargs` must be a dict. Received: {model_kwargs!r}")
+                raise TypeError(message("model_kwargs", "a dict or None", model_kwargs))
             taken = {"dropout", "variational", "layer_norm", "seed"} & set(model_kwargs or {})
             if taken:
                 raise ValueError(f"`model_kwargs` must not set the searched arguments "
                                  f"{sorted(taken)}; use the search-space arguments instead.")
             self.model_kwargs = {"embedding_dim": 32, "units": 128, "num_layers": 1,
                                  **(model_kwargs or {})}
-            self.learning_rate = _check_real(learning_rate, "learning_rate", 0.0, low_open=True)
-            self.clipnorm = None if clipnorm is None else _check_real(
-                clipnorm, "clipnorm", 0.0, low_open=True)
-            self.seed = _check_int(seed, "seed", 0)
+            self.learning_rate = check_positive("learning_rate", learning_rate)
+            self.clipnorm = check_positive("clipnorm", clipnorm, allow_none=True)
+            self.seed = check_int("seed", seed, minimum=0)
             (self.dropout_types, self.dropout, self.weight_decay, self.layer_norm,
              self.patience) = _check_space(dropout_types, dropout, weight_decay, layer_norm,
                                            patience)
@@ -489,17 +477,17 @@ def tune(
     >>> result.best_hyperparameters["dropout"]
     """
     if tuner not in TUNERS:
-        raise ValueError(f"`tuner` must be one of {sorted(TUNERS)}. Received: tuner={tuner!r}")
-    max_trials = _check_int(max_trials, "max_trials", 1)
-    epochs = _check_int(epochs, "epochs", 1)
-    seq_len = _check_int(seq_len, "seq_len", 1)
-    batch_size = _check_int(batch_size, "batch_size", 1)
+        raise ValueError(message("tuner", "one of " + ", ".join(map(repr, sorted(TUNERS))), tuner))
+    max_trials = check_int("max_trials", max_trials, minimum=1)
+    epochs = check_int("epochs", epochs, minimum=1)
+    seq_len = check_int("seq_len", seq_len, minimum=1)
+    batch_size = check_int("batch_size", batch_size, minimum=1)
     if steps_per_epoch is not None:
-        steps_per_epoch = _check_int(steps_per_epoch, "steps_per_epoch", 1)
-    seed = _check_int(seed, "seed", 0)
-    hyperband_factor = _check_int(hyperband_factor, "hyperband_factor", 2)
+        steps_per_epoch = check_int("steps_per_epoch", steps_per_epoch, minimum=1)
+    seed = check_int("seed", seed, minimum=0)
+    hyperband_factor = check_int("hyperband_factor", hyperband_factor, minimum=2)
     if not isinstance(overwrite, bool):
-        raise TypeError(f"`overwrite` must be True or False. Received: {overwrite!r}")
+        raise TypeError(message("overwrite", "True or False", overwrite))
     if verbose not in (0, 1, 2):
         raise ValueError(f"`verbose` must be 0, 1 or 2. Received: verbose={verbose!r}")
     for name, value in (("directory", directory), ("project_name", project_name)):

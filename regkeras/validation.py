@@ -18,19 +18,35 @@ import math
 import numbers
 
 __all__ = [
+    "MAX_SEED",
     "check_bool",
     "check_choice",
     "check_float",
     "check_int",
     "check_non_negative",
+    "check_positive",
     "check_positive_int",
     "check_rate",
     "check_seed",
+    "check_string",
+    "message",
 ]
 
+# The largest seed every consumer takes: NumPy's legacy seeding (used by
+# `keras.utils.set_random_seed`) stops at 2**32 - 1, and TensorFlow fails obscurely past 2**63.
+MAX_SEED = 2**32 - 1
 
-def _message(name, requirement, value):
+
+def message(name, requirement, value):
+    """The one message style: "`name` must be <requirement>. Received: name=<value>".
+
+    For checks this module does not have (a shape, a combination of arguments), so that their
+    messages read like the rest.
+    """
     return f"`{name}` must be {requirement}. Received: {name}={value!r}"
+
+
+_message = message
 
 
 def _is_int(value):
@@ -86,7 +102,7 @@ def check_positive_int(name, value, *, allow_none=False):
 
 
 def check_float(name, value, *, low=None, high=None, low_open=False, high_open=False,
-                allow_none=False):
+                finite=False, allow_none=False):
     """Returns `value` as a `float` if it is a real number in the given interval.
 
     Args:
@@ -94,15 +110,17 @@ def check_float(name, value, *, low=None, high=None, low_open=False, high_open=F
         value: The value to check (an int passes and is converted).
         low, high: Optional bounds; `None` leaves that side unbounded.
         low_open, high_open: Whether the bound itself is excluded.
+        finite: Whether infinities are refused too (NaN always is).
         allow_none: Whether `None` is allowed (and returned as is).
 
     Raises:
         TypeError: `value` is not a real number.
-        ValueError: `value` is NaN or outside the interval.
+        ValueError: `value` is NaN, infinite when `finite`, or outside the interval.
     """
     if value is None and allow_none:
         return None
-    requirement = "a float" + _interval(low, high, low_open, high_open)
+    requirement = ("a finite float" if finite else "a float") + _interval(
+        low, high, low_open, high_open)
     if allow_none:
         requirement += " or None"
     if not _is_real(value):
@@ -110,7 +128,7 @@ def check_float(name, value, *, low=None, high=None, low_open=False, high_open=F
     value = float(value)
     too_low = low is not None and (value <= low if low_open else value < low)
     too_high = high is not None and (value >= high if high_open else value > high)
-    if math.isnan(value) or too_low or too_high:
+    if math.isnan(value) or (finite and math.isinf(value)) or too_low or too_high:
         raise ValueError(_message(name, requirement, value))
     return value
 
@@ -131,19 +149,40 @@ def check_rate(name, value):
 
 
 def check_non_negative(name, value, *, allow_none=False):
-    """Returns `value` as a `float` if it is a real number >= 0 (coefficients, decays)."""
-    return check_float(name, value, low=0, allow_none=allow_none)
+    """Returns `value` as a `float` if it is a finite real number >= 0 (coefficients, decays)."""
+    return check_float(name, value, low=0, finite=True, allow_none=allow_none)
 
 
-def check_choice(name, value, choices, *, lower=True):
+def check_positive(name, value, *, allow_none=False):
+    """Returns `value` as a `float` if it is a finite real number > 0 (epsilons, scales)."""
+    return check_float(name, value, low=0, low_open=True, finite=True, allow_none=allow_none)
+
+
+def check_string(name, value, requirement="a non-empty string"):
+    """Returns `value` if it is a non-empty `str` (TypeError for other types, ValueError if empty).
+
+    `requirement` says what the string is for, e.g. "a metric name such as 'val_loss'".
+    """
+    if not isinstance(value, str):
+        raise TypeError(_message(name, requirement, value))
+    if not value:
+        raise ValueError(_message(name, requirement, value))
+    return value
+
+
+def check_choice(name, value, choices, *, lower=True, requirement=None):
     """Returns `value` if it is one of `choices` (strings compared in lower case by default).
+
+    `requirement` replaces the default "one of 'a', 'b'" in the message, for arguments whose
+    other allowed values the caller has already handled (e.g. "'auto', True or False").
 
     Raises:
         TypeError: `choices` are strings and `value` is not one.
         ValueError: `value` is not one of `choices`.
     """
     choices = tuple(choices)
-    requirement = "one of " + ", ".join(repr(choice) for choice in choices)
+    if requirement is None:
+        requirement = "one of " + ", ".join(repr(choice) for choice in choices)
     if all(isinstance(choice, str) for choice in choices):
         if not isinstance(value, str):
             raise TypeError(_message(name, requirement, value))
@@ -155,5 +194,12 @@ def check_choice(name, value, choices, *, lower=True):
 
 
 def check_seed(name, value):
-    """Returns `value` as an `int` (or `None`) if it is `None` or an integer >= 0."""
-    return check_int(name, value, minimum=0, allow_none=True)
+    """Returns `value` as an `int` (or `None`) if it is `None` or an integer in [0, MAX_SEED]."""
+    if value is None:
+        return None
+    requirement = f"an integer in [0, {MAX_SEED}] or None"
+    if not _is_int(value):
+        raise TypeError(_message(name, requirement, value))
+    if not 0 <= value <= MAX_SEED:
+        raise ValueError(_message(name, requirement, value))
+    return int(value)

@@ -165,8 +165,10 @@ def test_split_is_contiguous_with_floor_boundaries():
     (0.8, TypeError, "sequence"),
 ])
 def test_split_rejects_bad_fractions(fractions, error, match):
-    with pytest.raises(error, match=match):
+    with pytest.raises(error, match=match) as info:
         rd.split_text("abcdefghij", fractions)
+    assert type(info.value) is error
+    assert str(info.value).startswith("`fractions` must be ")
 
 
 def test_split_rejects_too_short_or_empty():

@@ -236,18 +236,20 @@ def test_embedding_dropout_config_round_trip():
 
 
 @pytest.mark.parametrize(
-    "kwargs, match",
+    "kwargs, match, exception",
     [
-        (dict(input_dim=0, output_dim=3), "input_dim"),
-        (dict(input_dim=5, output_dim=-1), "output_dim"),
-        (dict(input_dim=5, output_dim=2.5), "output_dim"),
-        (dict(input_dim=5, output_dim=3, rate=1.0), "rate"),
-        (dict(input_dim=5, output_dim=3, rate=-0.2), "rate"),
+        (dict(input_dim=0, output_dim=3), "input_dim", ValueError),
+        (dict(input_dim=5, output_dim=-1), "output_dim", ValueError),
+        (dict(input_dim=5, output_dim=2.5), "output_dim", TypeError),
+        (dict(input_dim=5, output_dim=3, rate=1.0), "rate", ValueError),
+        (dict(input_dim=5, output_dim=3, rate=-0.2), "rate", ValueError),
+        (dict(input_dim=5, output_dim=3, rate="0.1"), "rate", TypeError),
     ],
 )
-def test_embedding_dropout_rejects_bad_arguments(kwargs, match):
-    with pytest.raises(ValueError, match=match):
+def test_embedding_dropout_rejects_bad_arguments(kwargs, match, exception):
+    with pytest.raises(exception, match=f"^`{match}` must be ") as info:
         EmbeddingDropout(**kwargs)
+    assert type(info.value) is exception
 
 
 def test_embedding_dropout_rejects_bad_flags():

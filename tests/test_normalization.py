@@ -460,7 +460,8 @@ def test_output_norm_is_lstm_then_layer_normalization():
     [
         (lambda: LayerNormLSTM(0), ValueError, "units"),
         (lambda: LayerNormLSTMCell(-2), ValueError, "units"),
-        (lambda: LayerNormLSTM("8"), ValueError, "units"),
+        (lambda: LayerNormLSTM("8"), TypeError, "units"),
+        (lambda: LayerNormLSTM(4, norm_epsilon="1e-3"), TypeError, "norm_epsilon"),
         (lambda: LayerNormLSTM(4, norm_epsilon=0), ValueError, "norm_epsilon"),
         (lambda: LayerNormLSTMCell(4, norm_epsilon=-1e-3), ValueError, "norm_epsilon"),
         (lambda: LayerNormLSTM(4, dropout=1.0), ValueError, "dropout"),
@@ -472,8 +473,9 @@ def test_output_norm_is_lstm_then_layer_normalization():
     ],
 )
 def test_bad_arguments_raise_errors_naming_them(factory, error, argument):
-    with pytest.raises(error, match=f"`{argument}"):
+    with pytest.raises(error, match=f"`{argument}") as info:
         factory()
+    assert type(info.value) is error
 
 
 def test_wrong_input_rank_raises():

@@ -84,14 +84,35 @@ def is_bool(x):
     return isinstance(x, bool)
 
 
-def check(build, valid, name):
-    """`build()` succeeds when `valid`, else raises ValueError/TypeError naming `name`."""
+def is_seed(x):
+    """None or an integer in [0, 2**32 - 1] (NumPy's and therefore Keras' seeding range)."""
+    return x is None or (_integral(x) and 0 <= x <= 2**32 - 1)
+
+
+def rule_exception(value, kind):
+    """The one exception rule of `regkeras.validation` for an invalid `value`: TypeError when
+    it is not of the argument's type, ValueError when it is but is not allowed."""
+    right_type = {"number": _real, "integer": _integral, "bool": lambda x: isinstance(x, bool),
+                  "seed": lambda x: x is None or _integral(x)}[kind](value)
+    return ValueError if right_type else TypeError
+
+
+def check(build, valid, name, *, value=None, kind=None):
+    """`build()` succeeds when `valid`, else raises ValueError/TypeError naming `name`.
+
+    With `kind` ("number", "integer", "bool" or "seed"), the exception must also follow the
+    one rule (`rule_exception`) and the one message style.
+    """
     if valid:
         return build()
     with pytest.raises((ValueError, TypeError)) as info:
         build()
     message = str(info.value)
     assert name in message, f"the error does not name `{name}`: {message}"
+    if kind is not None:
+        assert type(info.value) is rule_exception(value, kind), (value, message)
+        assert message.startswith(f"`{name}` must be ") and f"Received: {name}=" in message, (
+            message)
     return None
 
 
@@ -103,7 +124,8 @@ def check(build, valid, name):
 @FAST
 @given(rate=anything)
 def test_locked_dropout_rate(rate):
-    layer = check(lambda: rk.LockedDropout(rate), is_rate(rate), "rate")
+    layer = check(lambda: rk.LockedDropout(rate), is_rate(rate), "rate", value=rate,
+                  kind="number")
     if layer is not None:
         assert layer.rate == float(rate) and isinstance(layer.get_config()["rate"], float)
 
@@ -128,7 +150,7 @@ def test_embedding_dropout_arguments(input_dim, output_dim, rate):
 @given(seed=anything, mask_zero=anything, reverse_dtype=st.one_of(
     st.none(), st.sampled_from(["float32", "float16", "bfloat16", "int32", "bogus", 5])))
 def test_embedding_dropout_flags(seed, mask_zero, reverse_dtype):
-    layer_ok = {"seed": seed is None or _integral(seed), "mask_zero": is_bool(mask_zero),
+    layer_ok = {"seed": is_seed(seed), "mask_zero": is_bool(mask_zero),
                 "reverse_dtype": reverse_dtype in (None, "float32", "float16", "bfloat16")}
     build = lambda: rk.EmbeddingDropout(5, 3, seed=seed, mask_zero=mask_zero,  # noqa: E731
                                         reverse_dtype=reverse_dtype)
@@ -171,7 +193,8 @@ COMMON_LSTM_ARGS = {"dropout": is_rate, "recurrent_dropout": is_rate}
 @given(kind=st.sampled_from(sorted(LSTM_LAYERS)), units=anything)
 def test_lstm_units(kind, units):
     cls, _ = LSTM_LAYERS[kind]
-    layer = check(lambda: cls(units), is_positive_int(units), "units")
+    layer = check(lambda: cls(units), is_positive_int(units), "units", value=units,
+                  kind="integer")
     if layer is not None:
         assert layer.units == int(units)
 
@@ -183,7 +206,8 @@ def test_lstm_rates_and_options(kind, data):
     rules = {**COMMON_LSTM_ARGS, **own}
     name = data.draw(st.sampled_from(sorted(rules)), label="argument")
     value = data.draw(anything, label="value")
-    layer = check(lambda: cls(4, **{name: value}), rules[name](value), name)
+    layer = check(lambda: cls(4, **{name: value}), rules[name](value), name, value=value,
+                  kind="number")
     if layer is not None:
         cell = getattr(layer, "cell", layer)
         held = getattr(layer, name, getattr(cell, name, None))
@@ -198,13 +222,14 @@ def test_lstm_layer_flags(kind, data):
     name = data.draw(st.sampled_from(["return_sequences", "return_state", "go_backwards",
                                       "stateful", "unroll", "use_bias", "unit_forget_bias"]))
     value = data.draw(st.one_of(st.booleans(), anything))
-    check(lambda: cls(4, **{name: value}), is_bool(value), name)
+    check(lambda: cls(4, **{name: value}), is_bool(value), name, value=value, kind="bool")
 
 
 @FAST
 @given(seed=anything)
 def test_lstm_seed(seed):
-    check(lambda: rk.WeightDropLSTM(4, seed=seed), seed is None or _integral(seed), "seed")
+    check(lambda: rk.WeightDropLSTM(4, seed=seed), is_seed(seed), "seed", value=seed,
+          kind="seed")
 
 
 @FAST
@@ -260,10 +285,12 @@ def test_named_bad_units():
 
 
 def _test_named_bad_units(value):
+    exception = rule_exception(value, "integer")
     for build in (lambda: rk.ProjectedLSTM(value), lambda: rk.ZoneoutLSTM(value),
                   lambda: rk.LayerNormLSTMCell(value), lambda: rk.lstm_with_output_norm(value)):
-        with pytest.raises(ValueError, match="`units` must be a positive integer"):
+        with pytest.raises(exception, match="`units` must be a positive integer") as info:
             build()
+        assert type(info.value) is exception
 
 
 # --- wrong input rank at call time: a clear ValueError before any TensorFlow kernel runs.
@@ -327,7 +354,7 @@ SWITCHES = {
     "mask_zero": is_bool,
     "batch_size": is_positive_int,
     "seq_len": is_positive_int,
-    "seed": lambda x: _integral(x),
+    "seed": is_seed,
 }
 TINY = {"vocab_size": 7, "embedding_dim": 4, "units": 4, "num_layers": 1}
 
@@ -642,9 +669,11 @@ def test_vocabulary_bad_tokens():
             rk.Vocabulary(tokens)
     with pytest.raises(ValueError, match="whitespace"):
         rk.Vocabulary(["a b"], level="word")
-    for name, value in (("unk_token", ""), ("unk_token", 5), ("eos_token", "")):
-        with pytest.raises(ValueError, match=name):
+    for name, value, exception in (("unk_token", "", ValueError), ("unk_token", 5, TypeError),
+                                   ("eos_token", "", ValueError), ("eos_token", 5, TypeError)):
+        with pytest.raises(exception, match=name) as info:
             rk.Vocabulary(["a"], **{name: value})
+        assert type(info.value) is exception
 
 
 fraction = st.one_of(st.floats(min_value=-0.2, max_value=1.2), st.sampled_from(
@@ -868,8 +897,9 @@ def test_perplexity_and_bits_per_char(loss):
 
 
 METRIC_CONSTRUCTORS_CASES = [
-    ({"from_logits": 1}, "from_logits"), ({"ignore_class": 1.5}, "ignore_class"),
-    ({"ignore_class": True}, "ignore_class"), ({"name": 5}, "name"), ({"name": ""}, "name"),
+    ({"from_logits": 1}, "from_logits", TypeError), ({"ignore_class": 1.5}, "ignore_class", TypeError),
+    ({"ignore_class": True}, "ignore_class", TypeError), ({"name": 5}, "name", TypeError),
+    ({"name": ""}, "name", ValueError),
 ]
 
 
@@ -878,10 +908,11 @@ def test_metric_constructors():
         _test_metric_constructors(*case)
 
 
-def _test_metric_constructors(kwargs, match):
+def _test_metric_constructors(kwargs, match, exception):
     for cls in (rk.Perplexity, rk.BitsPerCharacter):
-        with pytest.raises(TypeError, match=match):
+        with pytest.raises(exception, match=match) as info:
             cls(**kwargs)
+        assert type(info.value) is exception
 
 
 @FAST

@@ -542,24 +542,26 @@ def test_saved_models_load_in_a_fresh_process(tmp_path, load_in_fresh_process):
 
 
 @pytest.mark.parametrize(
-    "factory,argument",
+    "factory,argument,exception",
     [
-        (lambda: WeightDropLSTM(0), "units"),
-        (lambda: ZoneoutLSTM(-3), "units"),
-        (lambda: ProjectedLSTM(2.5), "units"),
-        (lambda: ZoneoutLSTMCell(0), "units"),
-        (lambda: WeightDropLSTM(4, weight_dropout=1.0), "weight_dropout"),
-        (lambda: WeightDropLSTM(4, weight_dropout=-0.1), "weight_dropout"),
-        (lambda: ZoneoutLSTM(4, zoneout_c=1.5), "zoneout_c"),
-        (lambda: ZoneoutLSTMCell(4, zoneout_h=-0.5), "zoneout_h"),
-        (lambda: ZoneoutLSTM(4, zoneout_h="0.1"), "zoneout_h"),
-        (lambda: ProjectedLSTM(4, dropout=1.0), "dropout"),
-        (lambda: WeightDropLSTM(4, recurrent_dropout=2), "recurrent_dropout"),
+        (lambda: WeightDropLSTM(0), "units", ValueError),
+        (lambda: ZoneoutLSTM(-3), "units", ValueError),
+        (lambda: ProjectedLSTM(2.5), "units", TypeError),
+        (lambda: ZoneoutLSTMCell(0), "units", ValueError),
+        (lambda: WeightDropLSTM(4, weight_dropout=1.0), "weight_dropout", ValueError),
+        (lambda: WeightDropLSTM(4, weight_dropout=-0.1), "weight_dropout", ValueError),
+        (lambda: ZoneoutLSTM(4, zoneout_c=1.5), "zoneout_c", ValueError),
+        (lambda: ZoneoutLSTMCell(4, zoneout_h=-0.5), "zoneout_h", ValueError),
+        (lambda: ZoneoutLSTM(4, zoneout_h="0.1"), "zoneout_h", TypeError),
+        (lambda: ProjectedLSTM(4, dropout=1.0), "dropout", ValueError),
+        (lambda: WeightDropLSTM(4, recurrent_dropout=2), "recurrent_dropout", ValueError),
     ],
 )
-def test_bad_arguments_raise_value_error_naming_them(factory, argument):
-    with pytest.raises(ValueError, match=f"`{argument}`"):
+def test_bad_arguments_raise_errors_naming_them(factory, argument, exception):
+    """The one rule: a wrong type is a TypeError, a wrong value of the right type a ValueError."""
+    with pytest.raises(exception, match=f"^`{argument}` must be .* Received: {argument}=") as info:
         factory()
+    assert type(info.value) is exception
 
 
 @pytest.mark.parametrize("kind", KINDS)

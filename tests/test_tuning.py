@@ -189,7 +189,8 @@ def test_other_tuners_run(tmp_path, kind):
     [
         ({"tuner": "grid"}, ValueError, "`tuner` must be one of"),
         ({"max_trials": 0}, ValueError, "`max_trials` must be an integer >= 1"),
-        ({"epochs": True}, ValueError, "`epochs` must be an integer >= 1"),
+        ({"epochs": True}, TypeError, "`epochs` must be an integer >= 1"),
+        ({"epochs": 0}, ValueError, "`epochs` must be an integer >= 1. Received: epochs=0"),
         ({"seed": -1}, ValueError, "`seed` must be an integer >= 0"),
         ({"overwrite": "yes"}, TypeError, "`overwrite` must be True or False"),
         ({"verbose": 3}, ValueError, "`verbose` must be 0, 1 or 2"),
@@ -197,20 +198,24 @@ def test_other_tuners_run(tmp_path, kind):
         ({"space": [0.1]}, TypeError, "`space` must be a dict"),
         ({"space": {"dropout_types": ("zoneout",)}}, ValueError, "`dropout_types` must be"),
         ({"space": {"dropout": (0.0, 0.5)}}, TypeError, "`dropout` must be a (min, max, step)"),
-        ({"space": {"dropout": (0.5, 0.2, 0.1)}}, ValueError, "`dropout[1]` must be >= 0.5"),
-        ({"space": {"dropout": (0.0, 1.0, 0.1)}}, ValueError, "`dropout[1]` must be <= 0.95"),
-        ({"space": {"weight_decay": (0.0, -1e-3)}}, ValueError, "`weight_decay[i]` must be >="),
+        ({"space": {"dropout": (0.5, 0.2, 0.1)}}, ValueError,
+         "`dropout[1]` must be a finite float in [0.5, 0.95]"),
+        ({"space": {"dropout": (0.0, 1.0, 0.1)}}, ValueError,
+         "`dropout[1]` must be a finite float in [0.0, 0.95]"),
+        ({"space": {"weight_decay": (0.0, -1e-3)}}, ValueError,
+         "`weight_decay[i]` must be a finite float >= 0"),
         ({"space": {"weight_decay": ()}}, TypeError, "`weight_decay` must be a non-empty"),
         ({"space": {"layer_norm": ("cell",)}}, ValueError, "`layer_norm` must be True, False"),
         ({"space": {"patience": (3, 1)}}, ValueError, "`patience[1]` must be an integer >= 3"),
         ({"space": {"learning_rate": 0.1}}, ValueError, "`space` keys must be among"),
-        ({"learning_rate": 0.0}, ValueError, "`learning_rate` must be > 0"),
+        ({"learning_rate": 0.0}, ValueError, "`learning_rate` must be a finite float > 0"),
         ({"model_kwargs": {"dropout": 0.5}}, ValueError, "must not set the searched"),
     ],
 )
 def test_bad_arguments_raise_clear_errors(tmp_path, kwargs, error, message):
-    with pytest.raises(error, match=_escape(message)):
+    with pytest.raises(error, match=_escape(message)) as info:
         tuning.tune(make_corpus(), directory=tmp_path, **kwargs)
+    assert type(info.value) is error
 
 
 def test_bad_corpus_and_hypermodel_arguments(tmp_path):
@@ -219,7 +224,7 @@ def test_bad_corpus_and_hypermodel_arguments(tmp_path):
                     directory=tmp_path)
     with pytest.raises(ValueError, match="`vocab_size` must be an integer >= 1"):
         tuning.RegularizationHyperModel(0)
-    with pytest.raises(ValueError, match="`seed` must be an integer >= 0"):
+    with pytest.raises(TypeError, match="`seed` must be an integer >= 0"):
         tuning.RegularizationHyperModel(V, seed=1.5)
 
 

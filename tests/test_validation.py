@@ -24,6 +24,10 @@ ACCEPTED = [
     (v.check_choice, (2, (1, 2, 3)), {}, 2),
     (v.check_seed, (None,), {}, None),
     (v.check_seed, (7,), {}, 7),
+    (v.check_seed, (2**32 - 1,), {}, 2**32 - 1),
+    (v.check_positive, (1e-3,), {}, 1e-3),
+    (v.check_float, (float("inf"),), {}, float("inf")),
+    (v.check_string, ("val_loss",), {}, "val_loss"),
 ]
 
 REJECTED = [
@@ -45,9 +49,16 @@ REJECTED = [
     (v.check_rate, -0.1, {}, ValueError, "a float in [0, 1)"),
     (v.check_rate, False, {}, TypeError, "a float in [0, 1)"),
     (v.check_rate, None, {}, TypeError, "a float in [0, 1)"),
-    (v.check_non_negative, -1e-9, {}, ValueError, "a float >= 0"),
-    (v.check_seed, -1, {}, ValueError, "an integer >= 0 or None"),
-    (v.check_seed, 1.5, {}, TypeError, "an integer >= 0 or None"),
+    (v.check_non_negative, -1e-9, {}, ValueError, "a finite float >= 0"),
+    (v.check_non_negative, float("inf"), {}, ValueError, "a finite float >= 0"),
+    (v.check_positive, 0.0, {}, ValueError, "a finite float > 0"),
+    (v.check_positive, "1", {}, TypeError, "a finite float > 0"),
+    (v.check_float, float("-inf"), {"finite": True}, ValueError, "a finite float"),
+    (v.check_string, "", {}, ValueError, "a non-empty string"),
+    (v.check_string, 3, {}, TypeError, "a non-empty string"),
+    (v.check_seed, -1, {}, ValueError, "an integer in [0, 4294967295] or None"),
+    (v.check_seed, 2**32, {}, ValueError, "an integer in [0, 4294967295] or None"),
+    (v.check_seed, 1.5, {}, TypeError, "an integer in [0, 4294967295] or None"),
 ]
 
 
@@ -71,3 +82,24 @@ def test_rejected_values_name_the_argument_the_rule_and_the_value(
 def test_choice_lists_the_allowed_values(value, exception):
     with pytest.raises(exception, match=re.escape("`cell` must be one of 'lstm', 'gru'. Received: cell=")):
         v.check_choice("cell", value, ("lstm", "gru"))
+
+
+def test_choice_with_its_own_requirement_text():
+    assert v.check_choice("fused", "auto", ("auto",), requirement="'auto', True or False") == "auto"
+    with pytest.raises(ValueError, match=re.escape(
+            "`fused` must be 'auto', True or False. Received: fused='always'")):
+        v.check_choice("fused", "always", ("auto",), requirement="'auto', True or False")
+
+
+def test_no_module_keeps_a_validator_of_its_own():
+    """The checks live in regkeras.validation only: no `_check_*`/`_positive*` helpers that
+    re-implement them in other modules (the 25 that once disagreed)."""
+    import pathlib
+
+    root = pathlib.Path(v.__file__).parent
+    pattern = re.compile(r"^def (_check_(rate|seed|int|real|bool|verbose|positive_int|coefficient|"
+                         r"epsilon|top_k)|_positive_int|_positive|_rate|_non_negative|_bool)\(",
+                         re.M)
+    offenders = [f"{path.name}: {m.group(0)}" for path in root.glob("*.py")
+                 if path.name != "validation.py" for m in pattern.finditer(path.read_text())]
+    assert not offenders, offenders
