@@ -204,8 +204,10 @@ def lstm_sequence(
     )
     if layer_norm is not None:
         layer_norm = {k: v if k == "epsilon" else _as_tensor(v) for k, v in layer_norm.items()}
-    units = h0.shape[-1]
     dtype = z.dtype
+    # The bias and norm-vector gradients are sums over every step and batch row: float32 at
+    # least (float16/bfloat16 would lose most of them), float64 for a float64 layer.
+    sum_dtype = "float64" if keras.backend.standardize_dtype(dtype) == "float64" else "float32"
     norm = layer_norm is not None
     epsilon = float(layer_norm["epsilon"]) if norm else 0.0
 
@@ -298,8 +300,8 @@ def lstm_sequence(
         h_seq = saved[0]
 
         def batch_sum(x):
-            """Sum over the batch, in float32 (these sums run over every step)."""
-            return ops.sum(ops.cast(x, "float32"), axis=0)
+            """Sum over the batch in `sum_dtype` (these sums run over every step)."""
+            return ops.sum(ops.cast(x, sum_dtype), axis=0)
 
         def grad(*upstream_args, upstream=None):
             if single_output:
@@ -367,7 +369,7 @@ def lstm_sequence(
             if norm:
                 backward_inputs.append(a["z"])
             backward_inputs += [a[k] for k in per_step_keeps]
-            zero_sums = [ops.zeros(a[k].shape, "float32") for k in summed]
+            zero_sums = [ops.zeros(a[k].shape, sum_dtype) for k in summed]
             d_seq, (dh0, dc0, *sums) = _time_loop(
                 backward_step,
                 backward_inputs,
