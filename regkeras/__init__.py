@@ -11,7 +11,7 @@ import os
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 from regkeras import datasets, data, metrics  # noqa: E402,F401
-from regkeras import fused  # noqa: E402,F401
+from regkeras import fused, spec  # noqa: E402,F401
 from regkeras import dropout, normalization, recurrent, regularizers, models  # noqa: E402,F401
 from regkeras import optimizers, callbacks, diagnosis, generation, experiments  # noqa: E402,F401
 from regkeras import tuning  # noqa: E402,F401
@@ -25,6 +25,7 @@ from regkeras.dropout import *  # noqa: E402,F401,F403
 from regkeras.normalization import *  # noqa: E402,F401,F403
 from regkeras.recurrent import *  # noqa: E402,F401,F403
 from regkeras.regularizers import *  # noqa: E402,F401,F403
+from regkeras.spec import *  # noqa: E402,F401,F403
 from regkeras.models import *  # noqa: E402,F401,F403
 from regkeras.optimizers import *  # noqa: E402,F401,F403
 from regkeras.callbacks import *  # noqa: E402,F401,F403

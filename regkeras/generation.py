@@ -22,6 +22,8 @@ import warnings
 import keras
 import numpy as np
 
+from regkeras.validation import check_choice, check_positive_int, check_seed, message
+
 __all__ = [
     "sample_next_token",
     "generate_ids",
@@ -32,34 +34,21 @@ __all__ = [
 
 
 def _check_temperature(temperature):
-    if temperature == "greedy":
+    if isinstance(temperature, str):
+        check_choice("temperature", temperature, ("greedy",), lower=False,
+                     requirement="a finite float >= 0 or 'greedy'")
         return 0.0
-    if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real) or (
-        temperature < 0 or not np.isfinite(temperature)
-    ):
-        raise ValueError(
-            "`temperature` must be a finite number >= 0 or 'greedy'. "
-            f"Received: temperature={temperature!r}"
-        )
+    if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real):
+        raise TypeError(message("temperature", "a finite float >= 0 or 'greedy'", temperature))
+    if not 0 <= temperature < float("inf"):
+        raise ValueError(message("temperature", "a finite float >= 0 or 'greedy'", temperature))
     return float(temperature)
-
-
-def _check_top_k(top_k):
-    if top_k is None:
-        return None
-    if isinstance(top_k, bool) or not isinstance(top_k, numbers.Integral) or top_k < 1:
-        raise ValueError(f"`top_k` must be a positive integer or None. Received: top_k={top_k!r}")
-    return int(top_k)
 
 
 def _rng(seed):
     if isinstance(seed, np.random.Generator):
         return seed
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
-        raise TypeError(f"`seed` must be an integer, a numpy Generator or None. Received: {seed!r}")
-    if seed is not None and seed < 0:
-        raise ValueError(f"`seed` must be an integer >= 0. Received: seed={seed!r}")
-    return np.random.default_rng(seed)
+    return np.random.default_rng(check_seed("seed", seed))
 
 
 def _sample(logits, temperature, top_k, rng):
@@ -99,7 +88,7 @@ def sample_next_token(logits, *, temperature=1.0, top_k=None, seed=None):
     1
     """
     temperature = _check_temperature(temperature)
-    top_k = _check_top_k(top_k)
+    top_k = check_positive_int("top_k", top_k, allow_none=True)
     try:
         logits = np.asarray(logits)
     except ValueError:  # ragged nested lists
@@ -151,6 +140,12 @@ def _strip_build_configs(config):
 
 def _twin(model, batch):
     """The same model with input batch_shape (batch, None) and the same weights."""
+    from regkeras.models import LanguageModel
+
+    if isinstance(model, LanguageModel):
+        twin = model.spec.replace(batch_size=batch, seq_len=None).build()
+        twin.set_weights(model.get_weights())
+        return twin
     config = _strip_build_configs(model.get_config())
     patched = False
     for layer in config.get("layers", []):
@@ -251,7 +246,7 @@ def generate_ids(
             f"`context_length` must be a positive integer. Received: {context_length!r}"
         )
     temperature = _check_temperature(temperature)
-    top_k = _check_top_k(top_k)
+    top_k = check_positive_int("top_k", top_k, allow_none=True)
     if not isinstance(from_logits, bool):
         raise TypeError(f"`from_logits` must be True or False. Received: {from_logits!r}")
     rng = _rng(seed)

@@ -5,12 +5,11 @@ dropout=0.5)`, then `LayerNormLSTM(model)`) into one plain functional Keras mode
 
     ids -> embedding -> [dropout] -> N x (recurrent layer -> [dropout]) -> logits
 
-Every regularizer is a keyword argument, so an ablation is a loop over keyword dictionaries,
-and `describe(model)` reads the switches back from the layers (also from a loaded `.keras`
-file), for the tables that compare them.
+Every regularizer is a keyword argument, so an ablation is a loop over keyword dictionaries.
+The arguments are checked and kept as one `regkeras.LanguageModelSpec`; the model is a
+`LanguageModel`, which keeps that spec (`model.spec`) and saves it in its `.keras` file, so
+`describe(model)` reads the switches back from the spec, for the tables that compare them.
 """
-
-import numbers
 
 import keras
 
@@ -18,97 +17,10 @@ from regkeras.dropout import EmbeddingDropout, LockedDropout
 from regkeras.normalization import LayerNormLSTM
 from regkeras.recurrent import ProjectedLSTM, WeightDropLSTM, ZoneoutLSTM
 from regkeras.regularizers import ActivationRegularization
+from regkeras.spec import LanguageModelSpec
+from regkeras.validation import message
 
-__all__ = ["build_language_model", "describe", "reset_states"]
-
-_CELLS = ("lstm", "gru", "rnn")
-_LAYER_NORMS = (None, "cell", "output")
-_OUTPUTS = ("logits", "probabilities")
-_FUSED_LSTM = ("auto", True, False)
-
-
-# --------------------------------------------------------------------------------------------
-# Argument checks
-# --------------------------------------------------------------------------------------------
-
-
-def _positive_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
-        raise ValueError(f"`{name}` must be a positive integer. Received: {name}={value!r}")
-    return int(value)
-
-
-def _rate(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= value < 1.0:
-        raise ValueError(f"`{name}` must be a float in [0, 1). Received: {name}={value!r}")
-    return float(value)
-
-
-def _non_negative(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (
-        0.0 <= value < float("inf")
-    ):
-        raise ValueError(
-            f"`{name}` must be a finite, non-negative float. Received: {name}={value!r}"
-        )
-    return float(value)
-
-
-def _bool(value, name):
-    if not isinstance(value, bool):
-        raise TypeError(f"`{name}` must be True or False. Received: {name}={value!r}")
-    return value
-
-
-def _units_per_layer(units, num_layers):
-    if isinstance(units, (list, tuple)):
-        if not units:
-            raise ValueError("`units` must be a positive integer or a non-empty list of them.")
-        per_layer = [_positive_int(u, "units") for u in units]
-        if num_layers is not None and _positive_int(num_layers, "num_layers") != len(per_layer):
-            raise ValueError(
-                f"`num_layers`={num_layers} does not match the {len(per_layer)} entries of "
-                f"`units`={list(units)}; give one or make them agree."
-            )
-        return per_layer
-    units = _positive_int(units, "units")
-    num_layers = 2 if num_layers is None else _positive_int(num_layers, "num_layers")
-    return [units] * num_layers
-
-
-def _zoneout_rates(zoneout):
-    """`zoneout` as (z_cell, z_hidden)."""
-    if isinstance(zoneout, (list, tuple)):
-        if len(zoneout) != 2:
-            raise ValueError(
-                "`zoneout` must be a float or a pair (cell_rate, hidden_rate). "
-                f"Received: zoneout={zoneout!r}"
-            )
-        return _rate(zoneout[0], "zoneout"), _rate(zoneout[1], "zoneout")
-    rate = _rate(zoneout, "zoneout")
-    return rate, rate
-
-
-def _layer_norm_mode(layer_norm):
-    if layer_norm is False:
-        return None
-    if layer_norm is True:
-        return "cell"
-    if layer_norm not in _LAYER_NORMS:
-        raise ValueError(
-            "`layer_norm` must be None/False, 'cell' (or True: Ba et al.'s LayerNormLSTM) or "
-            f"'output' (LayerNormalization after each recurrent layer). "
-            f"Received: layer_norm={layer_norm!r}"
-        )
-    return layer_norm
-
-
-def _fused_lstm(value):
-    if not (isinstance(value, bool) or (isinstance(value, str) and value == "auto")):
-        raise ValueError(f"`fused_lstm` must be 'auto', True or False. Received: fused_lstm={value!r}")
-    if value == "auto":
-        return not _gpu_available()
-    return value
+__all__ = ["LanguageModel", "build_language_model", "describe", "reset_states"]
 
 
 def _gpu_available():
@@ -138,19 +50,19 @@ def _seed_for(seed, offset):
 # --------------------------------------------------------------------------------------------
 
 
-def _recurrent_layer(cell, layer_norm, weight_drop, zoneout, fused_lstm, options):
+def _recurrent_layer(spec, options):
     """One recurrent layer returning sequences; `options` holds the shared LSTM arguments."""
-    if cell == "gru":
+    if spec.cell == "gru":
         return keras.layers.GRU(**options)
-    if cell == "rnn":
+    if spec.cell == "rnn":
         return keras.layers.SimpleRNN(**options)
-    if layer_norm == "cell":
+    if spec.layer_norm == "cell":
         return LayerNormLSTM(**options)
-    if weight_drop > 0.0:
-        return WeightDropLSTM(weight_dropout=weight_drop, **options)
-    if zoneout != (0.0, 0.0):
-        return ZoneoutLSTM(zoneout_c=zoneout[0], zoneout_h=zoneout[1], **options)
-    return (ProjectedLSTM if fused_lstm else keras.layers.LSTM)(**options)
+    if spec.weight_drop > 0.0:
+        return WeightDropLSTM(weight_dropout=spec.weight_drop, **options)
+    if spec.zoneout != (0.0, 0.0):
+        return ZoneoutLSTM(zoneout_c=spec.zoneout[0], zoneout_h=spec.zoneout[1], **options)
+    return (ProjectedLSTM if spec.fused_lstm else keras.layers.LSTM)(**options)
 
 
 def _dropout_layer(rate, variational, seed, name):
@@ -289,125 +201,140 @@ def build_language_model(
     >>> describe(model, as_text=True)
     'dropout 0.5 (per step) + AR 2 + TAR 1'
     """
-    vocab_size = _positive_int(vocab_size, "vocab_size")
-    embedding_dim = _positive_int(embedding_dim, "embedding_dim")
-    per_layer = _units_per_layer(units, num_layers)
-    if not isinstance(cell, str) or cell.lower() not in _CELLS:
-        raise ValueError(f"`cell` must be one of {_CELLS}. Received: cell={cell!r}")
-    cell = cell.lower()
-    dropout = _rate(dropout, "dropout")
-    rates = {}
-    for key, value in (("input_dropout", input_dropout), ("hidden_dropout", hidden_dropout),
-                       ("output_dropout", output_dropout)):
-        rates[key] = dropout if value is None else _rate(value, key)
-    variational = _bool(variational, "variational")
-    recurrent_dropout = _rate(recurrent_dropout, "recurrent_dropout")
-    weight_drop = _rate(weight_drop, "weight_drop")
-    embedding_dropout = _rate(embedding_dropout, "embedding_dropout")
-    layer_norm = _layer_norm_mode(layer_norm)
-    zoneout = _zoneout_rates(zoneout)
-    ar = _non_negative(ar, "ar")
-    tar = _non_negative(tar, "tar")
-    tie_weights = _bool(tie_weights, "tie_weights")
-    l2 = _non_negative(l2, "l2")
-    stateful = _bool(stateful, "stateful")
-    mask_zero = _bool(mask_zero, "mask_zero")
-    if batch_size is not None:
-        batch_size = _positive_int(batch_size, "batch_size")
-    if seq_len is not None:
-        seq_len = _positive_int(seq_len, "seq_len")
-    if output not in _OUTPUTS:
-        raise ValueError(f"`output` must be one of {_OUTPUTS}. Received: output={output!r}")
-    fused_lstm = _fused_lstm(fused_lstm)
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
-        raise TypeError(f"`seed` must be an integer or None. Received: seed={seed!r}")
-    if not isinstance(name, str) or not name or "/" in name:
-        raise ValueError(
-            f"`name` must be a non-empty string without '/'. Received: name={name!r}"
-        )
+    spec = LanguageModelSpec(
+        vocab_size, embedding_dim=embedding_dim, units=units, num_layers=num_layers, cell=cell,
+        dropout=dropout, input_dropout=input_dropout, hidden_dropout=hidden_dropout,
+        output_dropout=output_dropout, variational=variational,
+        recurrent_dropout=recurrent_dropout, weight_drop=weight_drop,
+        embedding_dropout=embedding_dropout, layer_norm=layer_norm, zoneout=zoneout, ar=ar,
+        tar=tar, tie_weights=tie_weights, l2=l2, stateful=stateful, batch_size=batch_size,
+        seq_len=seq_len, mask_zero=mask_zero, output=output, fused_lstm=fused_lstm, seed=seed,
+        name=name,
+    )
+    return LanguageModel(spec)
 
-    # Combinations.
-    lstm_only = {"weight_drop": weight_drop > 0.0, "layer_norm='cell'": layer_norm == "cell",
-                 "zoneout": zoneout != (0.0, 0.0)}
-    chosen = [key for key, on in lstm_only.items() if on]
-    if cell != "lstm" and chosen:
-        raise ValueError(
-            f"{', '.join(f'`{key}`' for key in chosen)} need(s) cell='lstm'. "
-            f"Received: cell={cell!r}"
-        )
-    if len(chosen) > 1:
-        raise ValueError(
-            f"{' and '.join(f'`{key}`' for key in chosen)} each replace the LSTM layer by a "
-            "different layer (WeightDropLSTM, LayerNormLSTM, ZoneoutLSTM); choose one of them. "
-            "layer_norm='output' can be combined with any of them."
-        )
-    if stateful and batch_size is None:
-        raise ValueError("`stateful=True` needs a fixed `batch_size` (an integer). Received: "
-                         "batch_size=None")
-    if tie_weights and per_layer[-1] != embedding_dim:
-        raise ValueError(
-            f"`tie_weights=True` needs the last recurrent layer's units ({per_layer[-1]}) to equal "
-            f"`embedding_dim` ({embedding_dim}); pass units as a list ending in {embedding_dim}, "
-            f"e.g. units={[*per_layer[:-1], embedding_dim]}."
-        )
+
+@keras.saving.register_keras_serializable(package="regkeras")
+class LanguageModel(keras.Model):
+    """The functional Keras model a `LanguageModelSpec` describes; it keeps and saves the spec.
+
+    An ordinary functional model (its layers, `summary()`, `fit`, `save` are Keras'), whose
+    `get_config()` is its spec: loading a `.keras` file rebuilds the model from the spec and
+    then loads the weights, and `model.spec` answers what the model is, with no guessing from
+    layer names. Build it with `build_language_model(...)` or `LanguageModelSpec(...).build()`.
+
+    Args:
+        spec: A `regkeras.LanguageModelSpec` (or its `to_config()` dict).
+        **kwargs: `trainable` (and, for Keras' own use, `name`, which must match the spec).
+
+    Example:
+
+    >>> model = LanguageModel(LanguageModelSpec(20, embedding_dim=8, units=8, dropout=0.2))
+    >>> model.spec.text()
+    'dropout 0.2 (per step)'
+    """
+
+    def __init__(self, spec, **kwargs):
+        if isinstance(spec, dict):
+            spec = LanguageModelSpec.from_config(spec)
+        if not isinstance(spec, LanguageModelSpec):
+            raise TypeError(message("spec", "a regkeras.LanguageModelSpec", spec))
+        kwargs.pop("name", None)  # always the spec's
+        trainable = kwargs.pop("trainable", True)
+        if kwargs:
+            raise TypeError(f"LanguageModel got unexpected arguments {sorted(kwargs)}.")
+        # Which layer a plain LSTM is, decided once here ("auto" where a switch chose another
+        # layer), so the saved spec rebuilds exactly the layers whose weights were saved.
+        spec = spec.replace(fused_lstm=_resolve_fused_lstm(spec))
+        ids, outputs = _graph(spec)
+        super().__init__(ids, outputs, name=spec.name, trainable=trainable)
+        self._spec = spec
+
+    @property
+    def spec(self):
+        """The `LanguageModelSpec` this model was built from (`fused_lstm` resolved)."""
+        return self._spec
+
+    def get_config(self):
+        return {"spec": self._spec.to_config(), "name": self.name, "trainable": self.trainable}
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        return cls(LanguageModelSpec.from_config(config.pop("spec")), **config)
+
+
+def _resolve_fused_lstm(spec):
+    if not spec.plain_lstm:
+        return "auto"
+    if spec.fused_lstm == "auto":
+        return not _gpu_available()
+    return spec.fused_lstm
+
+
+def _graph(spec):
+    """The functional graph of `spec`: (ids input, logits or probabilities output)."""
+    seed = spec.seed
 
     def regularizer():
-        return keras.regularizers.L2(l2) if l2 > 0.0 else None
+        return keras.regularizers.L2(spec.l2) if spec.l2 > 0.0 else None
 
     # Embedding.
-    if stateful:
-        ids = keras.Input(batch_shape=(batch_size, seq_len), dtype="int32", name="ids")
+    if spec.stateful:
+        ids = keras.Input(batch_shape=(spec.batch_size, spec.seq_len), dtype="int32", name="ids")
     else:
-        ids = keras.Input(shape=(seq_len,), batch_size=batch_size, dtype="int32", name="ids")
-    if embedding_dropout > 0.0 or tie_weights:
+        ids = keras.Input(shape=(spec.seq_len,), batch_size=spec.batch_size, dtype="int32",
+                          name="ids")
+    if spec.embedding_dropout > 0.0 or spec.tie_weights:
         embedding = EmbeddingDropout(
-            vocab_size, embedding_dim, rate=embedding_dropout, mask_zero=mask_zero,
-            embeddings_regularizer=regularizer(), logits_bias=tie_weights,
-            reverse_dtype="float32", seed=_seed_for(seed, 0), name="embedding",
+            spec.vocab_size, spec.embedding_dim, rate=spec.embedding_dropout,
+            mask_zero=spec.mask_zero, embeddings_regularizer=regularizer(),
+            logits_bias=spec.tie_weights, reverse_dtype="float32", seed=_seed_for(seed, 0),
+            name="embedding",
         )
     else:
         embedding = keras.layers.Embedding(
-            vocab_size, embedding_dim, mask_zero=mask_zero,
+            spec.vocab_size, spec.embedding_dim, mask_zero=spec.mask_zero,
             embeddings_regularizer=regularizer(), name="embedding",
         )
     x = embedding(ids)
-    if rates["input_dropout"] > 0.0:
-        x = _dropout_layer(rates["input_dropout"], variational, _seed_for(seed, 1),
+    if spec.rate("input") > 0.0:
+        x = _dropout_layer(spec.rate("input"), spec.variational, _seed_for(seed, 1),
                            "input_dropout")(x)
 
     # Recurrent layers.
-    for index, layer_units in enumerate(per_layer, start=1):
+    for index, layer_units in enumerate(spec.units, start=1):
         options = dict(
-            units=layer_units, return_sequences=True, stateful=stateful,
-            recurrent_dropout=recurrent_dropout, kernel_regularizer=regularizer(),
+            units=layer_units, return_sequences=True, stateful=spec.stateful,
+            recurrent_dropout=spec.recurrent_dropout, kernel_regularizer=regularizer(),
             recurrent_regularizer=regularizer(), seed=_seed_for(seed, 10 * index),
             name=f"rnn_{index}",
         )
-        x = _recurrent_layer(cell, layer_norm, weight_drop, zoneout, fused_lstm, options)(x)
-        if layer_norm == "output":
+        x = _recurrent_layer(spec, options)(x)
+        if spec.layer_norm == "output":
             x = keras.layers.LayerNormalization(name=f"layer_norm_{index}")(x)
-        last = index == len(per_layer)
-        if not last and rates["hidden_dropout"] > 0.0:
-            x = _dropout_layer(rates["hidden_dropout"], variational,
+        last = index == spec.num_layers
+        if not last and spec.rate("hidden") > 0.0:
+            x = _dropout_layer(spec.rate("hidden"), spec.variational,
                                _seed_for(seed, 10 * index + 1), f"hidden_dropout_{index}")(x)
 
     # Activation penalties around the output dropout, then the softmax layer.
-    if tar > 0.0:
-        x = ActivationRegularization(beta=tar, name="tar")(x)
-    if rates["output_dropout"] > 0.0:
-        x = _dropout_layer(rates["output_dropout"], variational, _seed_for(seed, 2),
+    if spec.tar > 0.0:
+        x = ActivationRegularization(beta=spec.tar, name="tar")(x)
+    if spec.rate("output") > 0.0:
+        x = _dropout_layer(spec.rate("output"), spec.variational, _seed_for(seed, 2),
                            "output_dropout")(x)
-    if ar > 0.0:
-        x = ActivationRegularization(alpha=ar, name="ar")(x)
-    if tie_weights:
+    if spec.ar > 0.0:
+        x = ActivationRegularization(alpha=spec.ar, name="ar")(x)
+    if spec.tie_weights:
         x = embedding(x, reverse=True)
     else:
         # float32 even under mixed precision: bfloat16 logits lose the small probabilities.
-        x = keras.layers.Dense(vocab_size, kernel_regularizer=regularizer(), dtype="float32",
-                               name="softmax")(x)
-    activation = "linear" if output == "logits" else "softmax"
-    outputs = keras.layers.Activation(activation, dtype="float32", name=output)(x)
-    return keras.Model(ids, outputs, name=name)
+        x = keras.layers.Dense(spec.vocab_size, kernel_regularizer=regularizer(),
+                               dtype="float32", name="softmax")(x)
+    activation = "linear" if spec.output == "logits" else "softmax"
+    outputs = keras.layers.Activation(activation, dtype="float32", name=spec.output)(x)
+    return ids, outputs
 
 
 # --------------------------------------------------------------------------------------------
@@ -425,13 +352,15 @@ def _l2_of(layer, attribute):
 
 
 def describe(model, as_text=False):
-    """The switches of a model built by `build_language_model`, read back from its layers.
+    """The switches of a model built by `build_language_model`.
 
     Works on a freshly built model and on one loaded from a `.keras` file. The dictionary holds
     the keyword arguments of `build_language_model` (all but `seed` and `name`), so
     `build_language_model(**describe(model))` rebuilds the same architecture with new weights.
     With `as_text=True` it returns a one-line summary of only the active regularizers, for
-    ablation tables (`"none"` for an unregularized model).
+    ablation tables (`"none"` for an unregularized model). A `LanguageModel` answers from its
+    `spec`; a functional model saved by regkeras 0.1 (before the spec existed) is read from its
+    layers.
 
     Args:
         model: A model built by `build_language_model`.
@@ -450,7 +379,17 @@ def describe(model, as_text=False):
     'dropout 0.3 (per sequence) + weight drop 0.5 + tied weights'
     """
     if not isinstance(model, keras.Model):
-        raise TypeError(f"`model` must be a keras.Model. Received: {type(model).__name__}")
+        raise TypeError(message("model", "a keras.Model", model))
+    spec = model.spec if isinstance(model, LanguageModel) else _spec_from_layers(model)
+    if as_text:
+        return spec.text()
+    kwargs = spec.builder_kwargs()
+    del kwargs["seed"], kwargs["name"]
+    return kwargs
+
+
+def _spec_from_layers(model):
+    """The spec of a functional model saved by regkeras 0.1, read back from its layer names."""
     layers = _layers_by_name(model)
     rnns = [layers[f"rnn_{i}"] for i in range(1, len(layers) + 1) if f"rnn_{i}" in layers]
     if "embedding" not in layers or not rnns or not ({"logits", "probabilities"} & set(layers)):
@@ -518,49 +457,7 @@ def describe(model, as_text=False):
         # Which layer a plain LSTM is; "auto" where the switches chose another layer.
         "fused_lstm": {ProjectedLSTM: True, keras.layers.LSTM: False}.get(type(first), "auto"),
     }
-    return _as_text(config) if as_text else config
-
-
-def _number(value):
-    return f"{value:g}"
-
-
-def _as_text(config):
-    parts = []
-    rates = [config["dropout"], config["input_dropout"], config["hidden_dropout"],
-             config["output_dropout"]]
-    if any(rates):
-        kind = "per sequence" if config["variational"] else "per step"
-        if config["input_dropout"] is None and config["hidden_dropout"] is None and (
-                config["output_dropout"] is None):
-            parts.append(f"dropout {_number(config['dropout'])} ({kind})")
-        else:
-            base = config["dropout"]
-            triple = [base if r is None else r for r in rates[1:]]
-            parts.append("dropout in/hidden/out " + "/".join(_number(r) for r in triple)
-                         + f" ({kind})")
-    if config["recurrent_dropout"]:
-        parts.append(f"recurrent dropout {_number(config['recurrent_dropout'])}")
-    if config["weight_drop"]:
-        parts.append(f"weight drop {_number(config['weight_drop'])}")
-    if config["embedding_dropout"]:
-        parts.append(f"embedding dropout {_number(config['embedding_dropout'])}")
-    if config["layer_norm"]:
-        parts.append(f"layer norm ({config['layer_norm']})")
-    zoneout = config["zoneout"]
-    if zoneout:
-        text = "/".join(_number(z) for z in zoneout) if isinstance(zoneout, tuple) else (
-            _number(zoneout))
-        parts.append(f"zoneout {text}")
-    if config["ar"]:
-        parts.append(f"AR {_number(config['ar'])}")
-    if config["tar"]:
-        parts.append(f"TAR {_number(config['tar'])}")
-    if config["l2"]:
-        parts.append(f"L2 {_number(config['l2'])}")
-    if config["tie_weights"]:
-        parts.append("tied weights")
-    return " + ".join(parts) if parts else "none"
+    return LanguageModelSpec(**config, name=model.name)
 
 
 def reset_states(model):
@@ -582,7 +479,7 @@ def reset_states(model):
     2
     """
     if not isinstance(model, keras.layers.Layer):
-        raise TypeError(f"`model` must be a Keras model or layer. Received: {type(model).__name__}")
+        raise TypeError(message("model", "a Keras model or layer", model))
     count = 0
     pending = [model]
     while pending:
