@@ -13,7 +13,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 from regkeras import datasets, data, metrics  # noqa: E402,F401
 from regkeras import fused, spec  # noqa: E402,F401
 from regkeras import dropout, normalization, recurrent, regularizers, models  # noqa: E402,F401
-from regkeras import optimizers, callbacks, diagnosis, generation, experiments  # noqa: E402,F401
+from regkeras import optimizers, callbacks, plotting, diagnosis, generation, experiments  # noqa: E402,F401,E501
 from regkeras import tuning  # noqa: E402,F401
 from regkeras import distribute  # noqa: E402,F401
 

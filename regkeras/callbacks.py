@@ -33,6 +33,7 @@ import warnings
 import keras
 import numpy as np
 
+from regkeras.metrics import perplexity_and_bits
 from regkeras.validation import (
     check_bool,
     check_choice,
@@ -54,8 +55,6 @@ __all__ = [
     "training_callbacks",
     "get_callback",
 ]
-
-_LN2 = math.log(2.0)
 
 
 def _finite(value):
@@ -460,12 +459,7 @@ class ResumableBackupAndRestore(keras.callbacks.BackupAndRestore):
 
 def _loss_derived(value):
     """Perplexity and bits per token of a loss in nats (NaN stays NaN)."""
-    v = float(value)
-    try:
-        ppl = math.exp(v) if math.isfinite(v) else float("nan")
-    except OverflowError:
-        ppl = float("inf")
-    return ppl, v / _LN2
+    return perplexity_and_bits(value)
 
 
 def history_dict(history):
@@ -630,6 +624,8 @@ class TrainingMonitor(_StatefulCallbackMixin, keras.callbacks.Callback):
 
         >>> fig = monitor.plot(metric="bpc")
         """
+        from regkeras.plotting import plot_history
+
         return plot_history({self.title or "": self}, metric=metric, ax=ax, title=self.title,
                             monitor=self.monitor)
 
@@ -639,147 +635,6 @@ class TrainingMonitor(_StatefulCallbackMixin, keras.callbacks.Callback):
     def _apply_state(self, state, arrays):
         self.history = {k: [float(v) for v in vals] for k, vals in state["history"].items()}
         self.epochs = [int(e) for e in state["epochs"]]
-
-
-_UNITS = {"loss": "", "perplexity": "perplexity", "bpc": "bpc"}
-
-
-def _new_figure(figsize=(7, 4.2)):
-    """A new pyplot figure and axes, left open: ``plt.show()`` (or the end of a notebook
-    cell) displays it, as for any pyplot figure. Matplotlib itself falls back to the
-    non-interactive Agg backend where there is no display, so scripts never need one."""
-    import matplotlib.pyplot as plt
-
-    return plt.subplots(figsize=figsize)
-
-
-def plot_history(
-    histories,
-    *,
-    metric="loss",
-    monitor="val_loss",
-    stopped=None,
-    ax=None,
-    title=None,
-    gap=True,
-    path=None,
-    log_scale=False,
-):
-    """Train vs. validation curves of one or several runs on one figure.
-
-    For each run, the training curve is solid and the validation curve dashed in the same
-    colour; the gap between them is shaded, the best epoch (lowest ``monitor``) is marked
-    with a star and, where known, the epoch at which early stopping ended the run with a
-    cross and a dotted vertical line. Returns the open pyplot ``Figure``: end a notebook
-    cell with ``plt.show()`` to display it; in a script pass ``path`` (or call
-    ``fig.savefig``), no display needed.
-
-    Args:
-        histories: A ``{name: history}`` dict, or a single history. A history is a Keras
-            ``History``, a :class:`TrainingMonitor` or a dict of lists.
-        metric: ``"loss"`` (nats), ``"perplexity"`` or ``"bpc"`` (bits per token); derived
-            from ``loss``/``val_loss`` when the history lacks them.
-        monitor: The key whose minimum is the best epoch. Default ``"val_loss"``.
-        stopped: Optional ``{name: 0-based epoch}`` of early-stop points (a
-            TrainingMonitor's own ``stopped_epoch`` is used when this is not given).
-        ax: Optional Matplotlib axes to draw into.
-        title: Figure title.
-        gap: Shade the generalization gap. Default ``True``.
-        path: Optional file to save the figure to.
-        log_scale: Logarithmic y axis.
-
-    Returns:
-        The ``matplotlib.figure.Figure``.
-
-    Example:
-
-    >>> fig = plot_history({"baseline": h1, "regularized": h2}, path="compare.png")
-    """
-    if metric not in _UNITS:
-        allowed = "one of " + ", ".join(map(repr, sorted(_UNITS)))
-        raise ValueError(message("metric", allowed, metric))
-    _check_monitor(monitor)
-    if not isinstance(histories, dict) or (
-        histories and all(isinstance(v, (list, tuple)) for v in histories.values())
-    ):
-        histories = {"": histories}
-    if not histories:
-        raise ValueError("`histories` is empty: pass at least one run.")
-    if stopped is not None and not isinstance(stopped, dict):
-        raise TypeError(message("stopped", "a dict {name: epoch} or None", stopped))
-
-    import matplotlib
-
-    if ax is None:
-        fig, ax = _new_figure()
-    else:
-        fig = ax.figure
-
-    colors = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
-    for i, (name, run) in enumerate(histories.items()):
-        data = history_dict(run)
-        epochs_index = list(run.epochs) if isinstance(run, TrainingMonitor) else None
-        curves = {}
-        for prefix in ("", "val_"):
-            key = prefix + metric
-            if key in data:
-                curves[prefix] = np.asarray(data[key], dtype=float)
-            elif metric != "loss" and prefix + "loss" in data:
-                losses = np.asarray(data[prefix + "loss"], dtype=float)
-                curves[prefix] = np.exp(losses) if metric == "perplexity" else losses / _LN2
-        if not curves:
-            raise ValueError(f"Run {name!r} has neither '{metric}' nor 'loss' in its history.")
-        n = max(len(c) for c in curves.values())
-        x = np.asarray(epochs_index, dtype=float) + 1 if epochs_index else np.arange(1, n + 1)
-        color = colors[i % len(colors)]
-        label = f"{name} " if name else ""
-        if "" in curves:
-            ax.plot(x[: len(curves[""])], curves[""], "-", color=color, label=f"{label}train")
-        if "val_" in curves:
-            ax.plot(x[: len(curves["val_"])], curves["val_"], "--", color=color,
-                    label=f"{label}validation")
-        if gap and "" in curves and "val_" in curves:
-            m = min(len(curves[""]), len(curves["val_"]))
-            ax.fill_between(x[:m], curves[""][:m], curves["val_"][:m], color=color, alpha=0.12,
-                            label=f"{label}gap" if i == 0 and not name else None)
-        # Best epoch: the minimum of `monitor` (on the plotted scale of its curve).
-        mon = data.get(monitor)
-        if mon:
-            vals = np.asarray(mon, dtype=float)
-            if np.isfinite(vals).any():
-                b = int(np.nanargmin(np.where(np.isfinite(vals), vals, np.nan)))
-                plotted = curves.get("val_" if monitor.startswith("val_") else "")
-                if plotted is not None and b < len(plotted):
-                    ax.plot(x[b], plotted[b], "*", color=color, markersize=13,
-                            markeredgecolor="black", label=f"{label}best (epoch {int(x[b])})")
-        stop = None
-        if stopped is not None and name in stopped:
-            stop = stopped[name]
-        elif isinstance(run, TrainingMonitor):
-            stop = run.stopped_epoch
-        if stop is not None:
-            xs = float(stop) + 1
-            ax.axvline(xs, color=color, linestyle=":", alpha=0.8)
-            plotted = curves.get("val_", curves.get(""))
-            idx = np.where(x == xs)[0]
-            if len(idx) and idx[0] < len(plotted):
-                ax.plot(xs, plotted[idx[0]], "X", color=color, markersize=10,
-                        markeredgecolor="black", label=f"{label}early stop (epoch {int(xs)})")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel({"loss": "loss (nats per token)", "perplexity": "perplexity",
-                   "bpc": "bits per token"}[metric])
-    if log_scale:
-        ax.set_yscale("log")
-    ax.set_title(title if title is not None else "train vs. validation")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    if path is not None:
-        directory = os.path.dirname(os.fspath(path))
-        if directory:
-            os.makedirs(directory, exist_ok=True)
-        fig.savefig(path, dpi=100)
-    return fig
 
 
 def training_callbacks(
@@ -906,3 +761,7 @@ def get_callback(callbacks, cls):
         if isinstance(cb, cls):
             return cb
     raise LookupError(f"No {cls.__name__} among the callbacks.")
+
+
+# plot_history lives in regkeras.plotting; the old address keeps working.
+from regkeras.plotting import plot_history  # noqa: E402,F401

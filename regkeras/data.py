@@ -23,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from regkeras import datasets as _datasets
+from regkeras.models import output_width
 from regkeras.validation import (
     check_bool,
     check_choice,
@@ -742,16 +743,6 @@ def vocabulary_path(model_path):
     return model_path[: -len(".keras")] + ".vocab.json"
 
 
-def _output_width(model):
-    try:
-        outputs = model.outputs
-    except (AttributeError, ValueError):
-        return None
-    if not outputs or len(outputs) != 1:
-        return None
-    return outputs[0].shape[-1]
-
-
 def save_language_model(model, vocab, path):
     """Save a language model (``.keras``) and its vocabulary beside it (``.vocab.json``).
 
@@ -774,7 +765,7 @@ def save_language_model(model, vocab, path):
         raise TypeError(f"`vocab` must be a regkeras Vocabulary, got {type(vocab).__name__}.")
     path = os.fspath(path)
     vocab_file = vocabulary_path(path)
-    width = _output_width(model)
+    width = output_width(model)
     if width is not None and width != vocab.size:
         raise ValueError(f"The model predicts {width} classes but the vocabulary has "
                          f"{vocab.size} tokens.")
@@ -811,7 +802,7 @@ def load_language_model(path, *, compile=True, safe_mode=True):
         raise FileNotFoundError(f"Missing file(s) of the saved language model: {missing}.")
     model = keras.saving.load_model(path, compile=compile, safe_mode=safe_mode)
     vocab = Vocabulary.from_json(vocab_file)
-    width = _output_width(model)
+    width = output_width(model)
     if width is not None and width != vocab.size:
         raise ValueError(f"The model at {path} predicts {width} classes but its vocabulary has "
                          f"{vocab.size} tokens.")

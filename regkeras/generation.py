@@ -106,9 +106,23 @@ def sample_next_token(logits, *, temperature=1.0, top_k=None, seed=None):
     return _sample(logits, temperature, top_k, _rng(seed))
 
 
+def _sublayers(layer):
+    """Every layer inside `layer`, through Keras' public attributes: the layers of models and
+    Sequential blocks, and the two directions of `Bidirectional`."""
+    children = list(getattr(layer, "layers", None) or [])
+    for attribute in ("forward_layer", "backward_layer", "layer"):
+        child = getattr(layer, attribute, None)
+        if isinstance(child, keras.layers.Layer):
+            children.append(child)
+    found = []
+    for child in children:
+        found.append(child)
+        found.extend(_sublayers(child))
+    return found
+
+
 def _stateful_layers(model):
-    return [layer for layer in model._flatten_layers(include_self=False)
-            if getattr(layer, "stateful", False)]
+    return [layer for layer in _sublayers(model) if getattr(layer, "stateful", False)]
 
 
 def _reset_states(model):
@@ -324,6 +338,14 @@ def generate_text(
             "`vocab` must have encode(text) and decode(ids), e.g. regkeras.data.Vocabulary. "
             f"Received: {type(vocab).__name__}"
         )
+    size = getattr(vocab, "size", None)
+    from regkeras.models import output_width
+
+    width = output_width(model)
+    if size is not None and width is not None and width != size:
+        raise ValueError(f"`vocab` has {size} tokens but the model predicts {width}: pass the "
+                         "vocabulary the model was trained with (saved beside it by "
+                         "regkeras.save_language_model).")
     prompt_ids = np.asarray(vocab.encode(prompt))
     if prompt_ids.size == 0:
         raise ValueError(f"The prompt {prompt!r} encodes to no tokens.")

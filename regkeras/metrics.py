@@ -20,7 +20,7 @@ from keras import ops
 
 from .validation import check_bool, check_int, check_string
 
-__all__ = ["perplexity", "bits_per_char", "Perplexity", "BitsPerCharacter"]
+__all__ = ["perplexity", "bits_per_char", "perplexity_and_bits", "Perplexity", "BitsPerCharacter"]
 
 _LN2 = math.log(2.0)
 
@@ -93,6 +93,26 @@ def bits_per_char(loss_nats):
     array = _as_loss(loss_nats)
     return _scalar_or_array(array / _LN2)
 
+
+
+def perplexity_and_bits(loss_nats):
+    """`(perplexity, bits per token)` of one logged loss, for tables and training logs.
+
+    Unlike `perplexity` and `bits_per_char`, which check their input, this never raises: a
+    missing (`None`), NaN or negative loss (an unstable run, a custom loss) gives NaN for both,
+    so a log or a table keeps going; `inf` gives `inf`.
+
+    Example:
+
+    >>> perplexity_and_bits(math.log(4.0))
+    (4.0, 2.0)
+    """
+    if loss_nats is None:
+        return float("nan"), float("nan")
+    value = float(loss_nats)
+    if not value >= 0:  # NaN or negative
+        return float("nan"), float("nan")
+    return perplexity(value), bits_per_char(value)
 
 class _TokenCrossEntropy(keras.metrics.Metric):
     """Accumulates the weighted sum of per-token cross-entropy (nats) and the weight total."""

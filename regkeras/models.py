@@ -460,6 +460,17 @@ def _spec_from_layers(model):
     return LanguageModelSpec(**config, name=model.name)
 
 
+def output_width(model):
+    """The size of a single-output model's last axis (its vocabulary), or None if unknown."""
+    try:
+        outputs = model.outputs
+    except (AttributeError, ValueError):
+        return None
+    if not outputs or len(outputs) != 1:
+        return None
+    return outputs[0].shape[-1]
+
+
 def reset_states(model):
     """Reset the state of every stateful recurrent layer of `model` to zeros.
 

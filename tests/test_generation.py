@@ -276,3 +276,13 @@ def test_argument_validation():
         generate_ids(model, [1], 3, context_length=0)
     with pytest.raises(ValueError, match="num_samples"):
         mc_dropout_predict(model, X, num_samples=1)
+
+
+def test_a_vocabulary_that_does_not_match_the_model_is_a_clear_error():
+    """It used to return garbage ('ĄďĆĀ<unk>Ĕ'); save/load already refused the mismatch."""
+    import regkeras as rk
+
+    model = rk.build_language_model(12, embedding_dim=4, units=4, num_layers=1, seed=0)
+    other = rk.build_vocabulary("abcdef")  # 7 tokens with <unk>, the model predicts 12
+    with pytest.raises(ValueError, match=r"`vocab` has \d+ tokens but the model predicts 12"):
+        rk.generate_text(model, other, "abc", length=3, seed=0)

@@ -163,3 +163,23 @@ def test_mixed_precision_logits():
         keras.config.set_dtype_policy(previous)
     nats = _np_token_nats(y, logits.astype(np.float16))
     assert float(m.result()) == pytest.approx(np.exp(nats.mean()), rel=1e-3)
+
+
+def test_perplexity_and_bits_never_raises_on_a_logged_loss():
+    import math
+
+    import regkeras
+
+    assert regkeras.perplexity_and_bits(math.log(4.0)) == pytest.approx((4.0, 2.0))
+    for missing in (None, float("nan"), -0.5):
+        ppl, bits = regkeras.perplexity_and_bits(missing)
+        assert math.isnan(ppl) and math.isnan(bits)
+    assert regkeras.perplexity_and_bits(float("inf")) == (float("inf"), float("inf"))
+    assert regkeras.perplexity_and_bits(1000.0)[0] == float("inf")  # exp overflows to inf
+
+
+def test_plot_history_has_one_home_and_the_old_address():
+    import regkeras
+    from regkeras import callbacks, plotting
+
+    assert regkeras.plot_history is plotting.plot_history is callbacks.plot_history
