@@ -98,36 +98,74 @@ def _add_model_and_data_arguments(parser, learning_rate_help):
                         help="cap on training batches per epoch (large corpora)")
 
 
+def _prog():
+    """`python -m regkeras` when run that way, else the console script's name, `regkeras`."""
+    return "python -m regkeras" if sys.argv[0].endswith("__main__.py") else "regkeras"
+
+
+def _version():
+    from importlib import metadata
+
+    try:
+        return metadata.version("regkeras")
+    except metadata.PackageNotFoundError:  # a source tree on sys.path, not installed
+        return "unknown (not installed)"
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, except where there is none to show."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False or (
+                action.default is argparse.SUPPRESS):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
-        prog="python -m regkeras",
+        prog=_prog(),
         description="Regularizing recurrent language models in Keras 3.",
+        formatter_class=_HelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"regkeras {_version()}")
+    parser.add_argument("--debug", action="store_true",
+                        help="show the full traceback of an error instead of one line")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     compare = commands.add_parser(
         "compare",
         help="train the unregularized baseline and the fully regularized model and compare them",
         description=__doc__.split("\n\n")[1],
+        formatter_class=_HelpFormatter,
     )
     compare.add_argument("--dataset", type=_dataset, default="recipes",
-                         help="recipes (generated, offline; default), tiny_shakespeare, ptb, "
+                         help="recipes (generated, offline), tiny_shakespeare, ptb, "
                               "ptb.valid, ptb.test, or a path to a UTF-8 text file")
     compare.add_argument("--epochs", type=_positive_int_arg("--epochs"),
                          help="the training budget in epochs for both models")
     compare.add_argument("--out", default="out", help="folder for the table, PNG, samples, models")
-    compare.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (default 0)")
+    compare.add_argument("--seed", type=_non_negative_int, default=0, help="random seed")
     _add_model_and_data_arguments(compare, "Adam/AdamW learning rate for both models")
     compare.add_argument("--patience", type=_positive_int_arg("--patience"), default=5,
                          help="early-stopping patience of the regularized model (notes: 5-10)")
     compare.add_argument("--sample-length", type=_positive_int_arg("--sample-length"), default=300)
     compare.add_argument("--temperature", type=_positive_float_arg("--temperature"), default=0.8)
+    compare.add_argument("--config", metavar="FILE",
+                         help="train this configuration instead of the built-in regularized "
+                              "one: the best_config.json that `tune` writes, or any "
+                              "ExperimentConfig.to_json() file")
     compare.add_argument("--resume", action="store_true",
                          help="keep backups in OUT/backup so an interrupted run resumes")
-    compare.add_argument("--quiet", action="store_true", help="no Keras progress bars")
+    compare.add_argument("--tensorboard", metavar="DIR",
+                         help="also log each configuration for TensorBoard under DIR/NAME")
+    compare.add_argument("--quiet", action="store_true",
+                         help="one line per epoch, no progress bar (always so when the output "
+                              "is not a terminal)")
 
     tune = commands.add_parser(
         "tune",
         help="search dropout, weight decay, layer norm and patience with KerasTuner",
+        formatter_class=_HelpFormatter,
         description=(
             "Hyperparameter search with KerasTuner on the training and validation splits "
             "(the test split is not read). Writes OUT/trials.md, OUT/trials.json and "
@@ -138,19 +176,21 @@ def build_parser():
             "(see docs/tuning.md)."),
     )
     tune.add_argument("--corpus", "--dataset", dest="dataset", type=_dataset, default="recipes",
-                      help="recipes (default), tiny_shakespeare, ptb, ptb.valid, ptb.test, or "
+                      help="recipes, tiny_shakespeare, ptb, ptb.valid, ptb.test, or "
                            "a path to a UTF-8 text file")
     tune.add_argument("--tuner", choices=("random", "bayesian", "hyperband"), default="random",
-                      help="search algorithm (default random)")
+                      help="search algorithm")
     tune.add_argument("--max-trials", type=_positive_int_arg("--max-trials"), default=10,
-                      help="number of trials (default 10; an upper bound for hyperband)")
+                      help="number of trials (an upper bound for hyperband)")
     tune.add_argument("--epochs", type=_positive_int_arg("--epochs"),
                       help="epoch budget per trial (default: the compare defaults)")
     tune.add_argument("--out", default="tuning", help="folder for the tables and search state")
-    tune.add_argument("--seed", type=_non_negative_int, default=0, help="random seed (default 0)")
+    tune.add_argument("--seed", type=_non_negative_int, default=0, help="random seed")
     _add_model_and_data_arguments(tune, "Adam/AdamW learning rate (fixed during the search)")
     tune.add_argument("--overwrite", action="store_true",
                       help="delete a previous search in OUT/search and start over")
+    tune.add_argument("--tensorboard", metavar="DIR",
+                      help="also log every trial for TensorBoard under DIR")
     tune.add_argument("--quiet", action="store_true", help="no per-trial output")
     return parser
 
@@ -186,12 +226,8 @@ def compare(args):
     from regkeras import data, experiments, generation
 
     settings = _settings(args)
-    os.makedirs(args.out, exist_ok=True)
     keras.utils.set_random_seed(args.seed)
-    load_kwargs = {"level": args.level}
-    if args.dataset == "recipes":
-        load_kwargs["num_words"] = settings["num_words"]
-    corpus = data.load_corpus(args.dataset, **load_kwargs)
+    corpus = _load_corpus(args, settings)
     print(f"corpus {corpus.name} ({corpus.level} level): vocabulary {corpus.vocab_size}, "
           f"train/val/test {len(corpus.train_ids)}/{len(corpus.val_ids)}/{len(corpus.test_ids)} "
           "tokens")
@@ -202,31 +238,52 @@ def compare(args):
     model_kwargs = {"units": settings["units"], "num_layers": settings["layers"],
                     "embedding_dim": 32}
     baseline = experiments.CONFIGS["baseline"].replace(learning_rate=settings["learning_rate"])
-    regularized = experiments.CONFIGS["all"].replace(
-        name="regularized", learning_rate=settings["learning_rate"], patience=args.patience)
+    if args.config:
+        regularized = _read_config(args.config)
+    else:
+        regularized = experiments.CONFIGS["all"].replace(
+            name="regularized", learning_rate=settings["learning_rate"], patience=args.patience)
     configs = [baseline, regularized]
-    comparison = experiments.run_experiments(
-        configs,
-        corpus,
-        epochs=settings["epochs"],
-        batch_size=settings["batch_size"],
-        seq_len=settings["seq_len"],
-        seed=args.seed,
-        model_kwargs=model_kwargs,
-        steps_per_epoch=settings["steps_per_epoch"],
-        backup_dir=os.path.join(args.out, "backup") if args.resume else None,
-        verbose=2 if args.quiet else 1,
+    results = {}
+    for position, config in enumerate(configs, start=1):
+        print(f"\n[configuration {position} of {len(configs)}] {config.name}: "
+              f"{_what_is_regularized(config, corpus, model_kwargs)}; "
+              f"{settings['epochs']} epochs"
+              + (f", early stopping with patience {config.patience}"
+                 if config.early_stopping else ""), flush=True)
+        results[config.name] = experiments.run_experiment(
+            config,
+            corpus,
+            epochs=settings["epochs"],
+            batch_size=settings["batch_size"],
+            seq_len=settings["seq_len"],
+            seed=args.seed,
+            model_kwargs=model_kwargs,
+            steps_per_epoch=settings["steps_per_epoch"],
+            backup_dir=os.path.join(args.out, "backup") if args.resume else None,
+            verbose=2 if args.quiet or not sys.stdout.isatty() else 1,
+            callbacks=_tensorboard(args.tensorboard, config.name),
+        )
+        row = results[config.name].row
+        stopped = row.get("stopped_epoch")
+        print(f"{config.name}: {row['epochs_run']} epochs run"
+              + (f", early stopping fired at epoch {stopped}" if stopped else "")
+              + f", best epoch {row['best_epoch']} (val {row['best_val_loss']:.4f})", flush=True)
+    comparison = experiments.Comparison(
+        rows=[results[c.name].row for c in configs],
+        histories={c.name: results[c.name].history for c in configs},
+        models={c.name: results[c.name].model for c in configs},
+        results=results,
     )
 
     table = comparison.table(columns=_TABLE_COLUMNS)
     print()
     print(table)
-    with open(os.path.join(args.out, "results.md"), "w", encoding="utf-8") as f:
-        f.write(comparison.table(fmt="markdown", columns=_TABLE_COLUMNS) + "\n")
-    with open(os.path.join(args.out, "results.json"), "w", encoding="utf-8") as f:
-        json.dump({"settings": settings, "dataset": args.dataset, "seed": args.seed,
-                   "rows": comparison.rows, "histories": comparison.histories}, f, indent=1,
-                  default=float)
+    _write_atomically(os.path.join(args.out, "results.md"),
+                      comparison.table(fmt="markdown", columns=_TABLE_COLUMNS) + "\n")
+    _write_atomically(os.path.join(args.out, "results.json"), json.dumps(
+        {"settings": settings, "dataset": args.dataset, "seed": args.seed,
+         "rows": comparison.rows, "histories": comparison.histories}, indent=1, default=float))
 
     png = os.path.join(args.out, "loss_curves.png")
     figure = comparison.plot()
@@ -235,7 +292,9 @@ def compare(args):
         axis.axhline(corpus.entropy_rate, color="black", linestyle=":",
                      label=f"entropy floor {corpus.entropy_rate:.2f}")
         axis.legend(fontsize=7)
-    figure.savefig(png, dpi=120, bbox_inches="tight")
+    partial = f"{png}.{os.getpid()}.tmp.png"
+    figure.savefig(partial, dpi=120, bbox_inches="tight")
+    os.replace(partial, png)
 
     prompt = _prompt(corpus)
     samples = [f"prompt (from the test split): {prompt!r}\n"]
@@ -245,13 +304,93 @@ def compare(args):
                                         context_length=settings["seq_len"])
         samples.append(f"--- {name} (temperature {args.temperature}) ---\n{text}\n")
         data.save_language_model(model, corpus.vocab, os.path.join(args.out, f"{name}.keras"))
-    with open(os.path.join(args.out, "samples.txt"), "w", encoding="utf-8") as f:
-        f.write("\n".join(samples))
+    _write_atomically(os.path.join(args.out, "samples.txt"), "\n".join(samples))
     print()
     print("\n".join(samples))
     print(f"wrote {png}, {args.out}/samples.txt, {args.out}/results.md, and the models "
           f"({', '.join(f'{n}.keras' for n in comparison.models)}) with their vocabularies")
     return comparison
+
+
+def _read_config(path):
+    from regkeras.experiments import ExperimentConfig
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except OSError as err:
+        raise UserError(f"--config {path!r} cannot be read ({err.strerror or err}).") from None
+    try:
+        return ExperimentConfig.from_json(text)
+    except (ValueError, TypeError) as err:
+        raise UserError(f"--config {path!r}: {err}") from None
+
+
+def _tensorboard(directory, name=None):
+    """[keras.callbacks.TensorBoard(DIR/NAME)] for `--tensorboard DIR`, else []."""
+    if not directory:
+        return []
+    import importlib.util
+
+    if importlib.util.find_spec("tensorboard") is None:
+        raise UserError("--tensorboard needs the tensorboard package: "
+                        "python -m pip install tensorboard")
+    import keras
+
+    return [keras.callbacks.TensorBoard(os.path.join(directory, name) if name else directory)]
+
+
+def _load_corpus(args, settings):
+    from regkeras import data
+
+    load_kwargs = {"level": args.level}
+    if args.dataset == "recipes":
+        load_kwargs["num_words"] = settings["num_words"]
+    return data.load_corpus(args.dataset, **load_kwargs)
+
+
+def _what_is_regularized(config, corpus, model_kwargs):
+    """"dropout 0.3 (per step) + layer norm (cell) + weight decay 0.1" for a header line."""
+    from regkeras.spec import LanguageModelSpec
+
+    text = LanguageModelSpec(corpus.vocab_size, **{**model_kwargs, **config.model}).text()
+    parts = [] if text == "none" else [text]
+    if config.weight_decay:
+        parts.append(f"weight decay {config.weight_decay:g}")
+    return " + ".join(parts) if parts else "no regularization"
+
+
+class UserError(Exception):
+    """A mistake on the command line: reported in one line, exit status 2."""
+
+
+def _prepare_out(path, option="--out"):
+    """Makes sure `path` is a folder this process can write, before any training.
+
+    Returns whether it was created here (so a failed run can remove it again).
+    """
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise UserError(f"{option} {path!r} is a file, not a folder: give a folder name.")
+    created = not os.path.exists(path)
+    try:
+        os.makedirs(path, exist_ok=True)
+        probe = os.path.join(path, f".regkeras-write-test-{os.getpid()}")
+        with open(probe, "w", encoding="utf-8") as f:
+            f.write("ok")
+        os.remove(probe)
+    except OSError as err:
+        if created:
+            _remove_if_empty(path)
+        raise UserError(f"{option} {path!r} cannot be written ({err.strerror or err}): choose "
+                        "another folder or fix its permissions.") from None
+    return created
+
+
+def _remove_if_empty(path):
+    try:
+        os.rmdir(path)
+    except OSError:
+        pass
 
 
 def _write_atomically(path, text):
@@ -269,12 +408,8 @@ def tune(args):
     from regkeras import data, tuning
 
     settings = _settings(args)
-    os.makedirs(args.out, exist_ok=True)
     keras.utils.set_random_seed(args.seed)
-    load_kwargs = {"level": args.level}
-    if args.dataset == "recipes":
-        load_kwargs["num_words"] = settings["num_words"]
-    corpus = data.load_corpus(args.dataset, **load_kwargs)
+    corpus = _load_corpus(args, settings)
     print(f"corpus {corpus.name} ({corpus.level} level): vocabulary {corpus.vocab_size}, "
           f"train/val {len(corpus.train_ids)}/{len(corpus.val_ids)} tokens (test not used)")
     result = tuning.tune(
@@ -284,6 +419,7 @@ def tune(args):
         steps_per_epoch=settings["steps_per_epoch"], learning_rate=settings["learning_rate"],
         model_kwargs={"units": settings["units"], "num_layers": settings["layers"],
                       "embedding_dim": 32},
+        callbacks=_tensorboard(args.tensorboard) or None,
         verbose=0 if args.quiet else 1)
     if not result.rows:
         print("distributed worker finished its trials; the chief writes the tables")
@@ -299,19 +435,54 @@ def tune(args):
                       json.dumps(payload, indent=1, default=float) + "\n")
     _write_atomically(os.path.join(args.out, "best_hyperparameters.json"),
                       json.dumps(result.best_hyperparameters, indent=1) + "\n")
-    print(f"wrote {args.out}/trials.md, {args.out}/trials.json and "
-          f"{args.out}/best_hyperparameters.json (search state in {args.out}/search)")
+    config_path = os.path.join(args.out, "best_config.json")
+    _write_atomically(config_path, result.best_config().to_json() + "\n")
+    data.save_language_model(result.best_model(), corpus.vocab,
+                             os.path.join(args.out, "best.keras"))
+    print(f"wrote {args.out}/trials.md, {args.out}/trials.json, "
+          f"{args.out}/best_hyperparameters.json, {config_path} and the winner's model "
+          f"{args.out}/best.keras with its vocabulary (search state in {args.out}/search)")
+    print(f"train it against the baseline: {_prog()} compare --config {config_path}")
     return result
 
 
 def main(argv=None):
+    """Runs a command; a user's mistake ends in one line on stderr and exit status 2.
+
+    Wrong options are argparse's (usage and one line). Errors found while running (a text file
+    that is empty or not UTF-8, a corpus too short for `--seq-len`, an `--out` that cannot be
+    written, no network for a download) print `PROG COMMAND: error: ...` without a traceback;
+    `--debug` shows the traceback. Ctrl-C prints one line and exits 130.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command == "compare":
-        compare(args)
-    elif args.command == "tune":
-        tune(args)
+    run = {"compare": compare, "tune": tune}[args.command]
+    created = False
+    try:
+        created = _prepare_out(args.out)
+        run(args)
+    except KeyboardInterrupt:
+        if created:
+            _remove_if_empty(args.out)
+        print(f"{parser.prog} {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except (UserError, ValueError, TypeError, OSError) as err:
+        if created:
+            _remove_if_empty(args.out)
+        if args.debug:
+            raise
+        print(f"{parser.prog} {args.command}: error: {_one_line(err)}", file=sys.stderr)
+        return 2
     return 0
+
+
+def _one_line(err):
+    text = " ".join(str(err).split()) or type(err).__name__
+    hints = {"seq_len": "--seq-len", "batch_size": "--batch-size", "num_words": "--num-words"}
+    for name, option in hints.items():
+        if f"`{name}`" in text and option not in text:
+            text += f" (set with {option})"
+    return text
 
 
 if __name__ == "__main__":

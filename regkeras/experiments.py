@@ -47,9 +47,9 @@ from regkeras.callbacks import (
     BestWeightsEarlyStopping,
     ResumableBackupAndRestore,
     TrainingMonitor,
-    plot_history,
 )
 from regkeras.diagnosis import diagnose
+from regkeras.metrics import bits_per_char, perplexity_and_bits
 from regkeras.optimizers import make_adamw
 from regkeras.validation import check_bool, check_int, check_positive_int, message
 
@@ -72,7 +72,6 @@ __all__ = [
     "format_table",
 ]
 
-_LN2 = math.log(2.0)
 
 
 def _is_number(value):
@@ -148,6 +147,35 @@ class ExperimentConfig:
         if "model" in changes:
             changes["model"] = {**self.model, **changes["model"]}
         return dataclasses.replace(self, **changes)
+
+    def to_json(self):
+        """This configuration as JSON text (`from_json` reads it back; the command line's
+        `compare --config FILE` and `tune`'s `best_config.json` use it)."""
+        return json.dumps({"format": "regkeras.ExperimentConfig", **dataclasses.asdict(self)},
+                          indent=1)
+
+    @classmethod
+    def from_json(cls, text):
+        """The configuration of `to_json()`'s text; a clear ValueError for anything else.
+
+        Example:
+
+        >>> ExperimentConfig.from_json(CONFIGS["all"].to_json()) == CONFIGS["all"]
+        True
+        """
+        try:
+            payload = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"not a JSON text ({err})") from None
+        if not isinstance(payload, dict) or payload.pop("format", None) != (
+                "regkeras.ExperimentConfig"):
+            raise ValueError("not a regkeras experiment configuration (its 'format' must be "
+                             "'regkeras.ExperimentConfig'; `regkeras tune` writes one)")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(payload) - known)
+        if unknown:
+            raise ValueError(f"unknown configuration field(s) {unknown}; known: {sorted(known)}")
+        return cls(**payload)
 
 
 #: Builder arguments shared by every configuration (small enough for a CPU in minutes).
@@ -229,6 +257,8 @@ class Comparison:
         """
         stopped = {r["name"]: r["stopped_epoch"] - 1 for r in self.rows
                    if r.get("stopped_epoch") is not None}
+        from regkeras.plotting import plot_history
+
         return plot_history(self.histories, metric=metric, stopped=stopped, path=path, **kwargs)
 
     def row(self, name):
@@ -344,14 +374,35 @@ def _history_from_monitor(monitor):
     return history
 
 
+class _TrainingClock(keras.callbacks.Callback):
+    """Wall seconds of training, summed over a run that was interrupted and resumed.
+
+    ResumableBackupAndRestore saves its state with each backup and gives it back on resume,
+    so a resumed run reports the time of all its sessions, not only of the last one.
+    """
+
+    def __init__(self):
+        super().__init__()
+        self._before = 0.0
+        self._start = time.perf_counter()
+
+    def on_train_begin(self, logs=None):
+        self._start = time.perf_counter()
+
+    def seconds(self):
+        return self._before + (time.perf_counter() - self._start)
+
+    def get_state(self):
+        return {"seconds": self.seconds()}, []
+
+    def set_state(self, state, arrays=()):
+        # Restored at the start of fit: the earlier sessions' time, up to their last backup.
+        self._before = float(state["seconds"])
+        self._start = time.perf_counter()
+
+
 def _derived(loss):
-    if loss is None or not math.isfinite(loss):
-        return float("nan"), float("nan")
-    try:
-        ppl = math.exp(loss)
-    except OverflowError:
-        ppl = float("inf")
-    return ppl, loss / _LN2
+    return perplexity_and_bits(loss)
 
 
 def run_experiment(
@@ -461,16 +512,16 @@ def run_experiment(
     # model (`model={"l2": ...}`) `val_loss` includes it, and would pick a penalty-biased epoch.
     stopper = BestWeightsEarlyStopping(
         monitor="val_xent", patience=config.patience if config.early_stopping else epochs + 1)
-    cbs = [keras.callbacks.TerminateOnNaN(), monitor, last, stopper]
-    stateful_cbs = [monitor, stopper]
+    clock = _TrainingClock()
+    cbs = [keras.callbacks.TerminateOnNaN(), clock, monitor, last, stopper]
+    stateful_cbs = [monitor, stopper, clock]
     cbs.extend(callbacks or [])
     if run_dir:
         cbs.append(ResumableBackupAndRestore(run_dir, state_callbacks=stateful_cbs))
 
-    start = time.perf_counter()
     model.fit(train_ds, validation_data=val_ds, epochs=epochs, steps_per_epoch=steps,
               callbacks=cbs, verbose=verbose, shuffle=False)  # the data are shuffled above
-    wall = time.perf_counter() - start
+    wall = clock.seconds()  # the whole training, interrupted and resumed parts together
 
     history = _history_from_monitor(monitor)
     row = _measure(model, corpus, config, history, stopper, last.weights, seq_len,
@@ -552,7 +603,7 @@ def _measure(model, corpus, config, history, stopper, last_weights, seq_len, bat
         "test_ppl": test_ppl,
         "val_bpc": val_bpc,
         "test_bpc": test_bpc,
-        "floor_bpc": None if floor is None else float(floor) / _LN2,
+        "floor_bpc": None if floor is None else bits_per_char(float(floor)),
     }
     for point in SCORING_POINTS:
         for split in ("train", "val", "test"):
@@ -864,7 +915,7 @@ class SeedComparison:
         """
         import numpy as np
 
-        from regkeras.callbacks import _new_figure
+        from regkeras.plotting import _converted, _new_figure
 
         if metric not in ("loss", "perplexity", "bpc"):
             raise ValueError(
@@ -883,10 +934,7 @@ class SeedComparison:
                 grid = np.full((len(runs), max(len(r) for r in runs)), np.nan)
                 for j, run in enumerate(runs):
                     grid[j, : len(run)] = run
-                if metric == "bpc":
-                    grid = grid / _LN2
-                elif metric == "perplexity":
-                    grid = np.exp(grid)
+                grid = _converted(grid, metric)
                 curves[key] = grid
             with np.errstate(all="ignore"):
                 train_mean = np.nanmean(curves["loss"], axis=0)

@@ -277,13 +277,6 @@ def _tuner_class(kind):
     class _Tuner(base):
         """Keeps each trial's learning curves in ``<trial dir>/history.json``."""
 
-        def _configure_tensorboard_dir(self, callbacks, trial, execution=0):
-            # KerasTuner 1.4 imports tensorboard for every trial on the TensorFlow backend,
-            # which fails where tensorboard is not installed (TF 2.21 does not require it).
-            # It is only needed to patch a TensorBoard callback, so skip it without one.
-            if any(type(cb).__name__ == "TensorBoard" for cb in callbacks):
-                super()._configure_tensorboard_dir(callbacks, trial, execution)
-
         def run_trial(self, trial, *args, **kwargs):
             results = super().run_trial(trial, *args, **kwargs)
             last = results[-1] if isinstance(results, list) else results
@@ -338,6 +331,28 @@ class TuningResult:
             raise KeyError(f"No learning curves for trial {trial_id!r} ({path} is missing).")
         with open(path) as f:
             return json.load(f)
+
+    def best_config(self, name="tuned"):
+        """The winner as a `regkeras.ExperimentConfig`: the configuration `run_experiment` (and
+        `regkeras compare --config`) trains, with early stopping at the winner's patience.
+
+        Example:
+
+        >>> result.best_config().to_json()  # what `regkeras tune` writes to best_config.json
+        """
+        from regkeras.experiments import ExperimentConfig
+
+        best = self.best_hyperparameters
+        if not best:
+            raise ValueError("No best configuration: this process is a worker of a "
+                             "distributed search, and the chief reports the results.")
+        model = {"dropout": float(best["dropout"]),
+                 "variational": best["dropout_type"] == "variational",
+                 "layer_norm": "cell" if best["layer_norm"] else None}
+        return ExperimentConfig(
+            name, model=model, learning_rate=self.hypermodel.learning_rate,
+            weight_decay=float(best["weight_decay"]), clipnorm=self.hypermodel.clipnorm,
+            early_stopping=True, patience=int(best["patience"]))
 
     def best_model(self):
         """The winner, rebuilt with the weights of its best epoch (ready to evaluate)."""
@@ -433,6 +448,7 @@ def tune(
     model_kwargs=None,
     space=None,
     hyperband_factor=3,
+    callbacks=None,
     verbose=0,
 ):
     """Searches dropout, weight decay, layer norm and patience with KerasTuner.
@@ -463,6 +479,9 @@ def tune(
         space: Optional dict of search-space arguments of :class:`RegularizationHyperModel`
             (``dropout_types``, ``dropout``, ``weight_decay``, ``layer_norm``, ``patience``).
         hyperband_factor: Hyperband's reduction factor (integer >= 2).
+        callbacks: Optional list of extra Keras callbacks for every trial's ``fit`` (KerasTuner
+            copies them per trial and gives a ``keras.callbacks.TensorBoard`` one log folder
+            per trial).
         verbose: 0 (silent), 1 or 2, passed to KerasTuner and ``fit``.
 
     Returns:
@@ -532,8 +551,12 @@ def tune(
         search = cls(hypermodel, max_trials=max_trials, **common)
     # The splits are read here and only here: the test split never reaches the tuner.
     train_ids, val_ids = corpus.train_ids, corpus.val_ids
+    if callbacks is not None and (isinstance(callbacks, keras.callbacks.Callback) or not all(
+            isinstance(cb, keras.callbacks.Callback) for cb in callbacks)):
+        raise TypeError(message("callbacks", "a list of keras callbacks or None", callbacks))
     search.search(train_ids=train_ids, val_ids=val_ids, epochs=epochs, seq_len=seq_len,
-                  batch_size=batch_size, steps_per_epoch=steps_per_epoch, verbose=verbose)
+                  batch_size=batch_size, steps_per_epoch=steps_per_epoch, verbose=verbose,
+                  callbacks=list(callbacks or []))
     if _is_distributed_worker():
         # The chief's oracle holds the results (and may already have shut down): a worker
         # returns without a summary; the chief's own call summarizes every worker's trials.

@@ -64,6 +64,11 @@ def test_compare_writes_table_curves_samples_and_models(tmp_path):
     for column in ("train_loss", "val_loss", "test_loss", "gap", "best_epoch", "wall_s"):
         assert column in run.stdout
     assert "baseline" in run.stdout and "regularized" in run.stdout
+    # Progress a person can follow, in plain lines when the output is not a terminal.
+    assert "[configuration 1 of 2] baseline: no regularization; 2 epochs" in run.stdout
+    assert "[configuration 2 of 2] regularized: dropout" in run.stdout
+    assert "early stopping with patience 5" in run.stdout
+    assert "\x1b[" not in run.stdout and "\x08" not in run.stdout
     png = (out / "loss_curves.png").read_bytes()
     assert png.startswith(b"\x89PNG") and len(png) > 10_000
     samples = (out / "samples.txt").read_text()
@@ -197,7 +202,8 @@ def test_tune_writes_tables_and_resumes(tmp_path, capsys):
     argv = ["tune", "--max-trials", "2", "--epochs", "2", "--num-words", "400", "--units", "8",
             "--seq-len", "16", "--batch-size", "8", "--seed", "3", "--quiet", "--out", str(out)]
     assert cli.main(argv) == 0
-    assert "best hyperparameters" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "best hyperparameters" in printed and "compare --config" in printed
     trials = json.loads((out / "trials.json").read_text())
     best = json.loads((out / "best_hyperparameters.json").read_text())
     rows = trials["trials"]
@@ -206,9 +212,123 @@ def test_tune_writes_tables_and_resumes(tmp_path, capsys):
     assert best == trials["best_hyperparameters"]
     assert best == {k: winner[k] for k in best}
     assert "| trial |" in (out / "trials.md").read_text()
+    # The winner, ready for `compare --config` and as a model.
+    config = regkeras.ExperimentConfig.from_json((out / "best_config.json").read_text())
+    assert config.name == "tuned" and config.early_stopping
+    assert config.patience == best["patience"] and config.weight_decay == best["weight_decay"]
+    assert config.model["dropout"] == best["dropout"]
+    model, vocab = regkeras.load_language_model(out / "best.keras")
+    assert model.output_shape[-1] == vocab.size
     stamps = {p: p.stat().st_mtime_ns for p in (out / "search").rglob("*.weights.h5")}
     assert len(stamps) == 2  # one best-epoch checkpoint per trial
 
     assert cli.main(argv) == 0  # resumes: both trials are done, nothing is trained again
     assert json.loads((out / "trials.json").read_text())["trials"] == rows
     assert {p: p.stat().st_mtime_ns for p in (out / "search").rglob("*.weights.h5")} == stamps
+
+
+# --- the command line as a user meets it (#17) -----------------------------------------------
+
+
+def _cli(args, cwd, timeout=300):
+    return subprocess.run([sys.executable, "-m", "regkeras", *args], capture_output=True,
+                          text=True, timeout=timeout, env=_env(), cwd=cwd)
+
+
+def test_version_and_help_show_the_name_and_the_defaults(tmp_path):
+    version = _cli(["--version"], tmp_path)
+    assert version.returncode == 0 and version.stdout.strip() == f"regkeras {regkeras.__version__}"
+    help_ = _cli(["compare", "--help"], tmp_path)
+    assert help_.returncode == 0
+    assert help_.stdout.startswith("usage: python -m regkeras compare")
+    assert "(default: 0)" in help_.stdout and "(default: recipes)" in help_.stdout
+    assert "(default: None)" not in help_.stdout
+    assert cli.build_parser().prog in ("regkeras", "python -m regkeras")
+
+
+def _assert_one_line_error(run, *fragments):
+    assert run.returncode == 2, (run.returncode, run.stderr[-2000:])
+    assert "Traceback" not in run.stderr, run.stderr[-2000:]
+    last = run.stderr.strip().splitlines()[-1]
+    assert last.startswith("python -m regkeras compare: error: "), last
+    for fragment in fragments:
+        assert fragment in last, last
+    return last
+
+
+@pytest.mark.parametrize("content, fragments", [
+    (b"", ["empty"]),
+    (b"\xff\xfe\x00bad" * 20, ["UTF-8"]),
+    (b"short text", ["--seq-len"]),
+])
+def test_a_bad_text_file_is_one_line_and_leaves_no_folder(tmp_path, content, fragments):
+    text = tmp_path / "corpus.txt"
+    text.write_bytes(content)
+    out = tmp_path / "new_out"
+    run = _cli(["compare", "--dataset", str(text), "--out", str(out)], tmp_path)
+    _assert_one_line_error(run, *fragments)
+    assert not out.exists(), "a failed run left its output folder behind"
+
+
+def test_an_out_that_cannot_be_a_folder_fails_before_any_training(tmp_path):
+    a_file = tmp_path / "taken"
+    a_file.write_text("")
+    started = time.monotonic()
+    run = _cli(["compare", "--out", str(a_file)], tmp_path)
+    _assert_one_line_error(run, "--out", "is a file")
+    run = _cli(["compare", "--out", str(a_file / "below")], tmp_path)
+    _assert_one_line_error(run, "--out", "cannot be written")
+    assert time.monotonic() - started < 120  # two start-ups, no training
+
+
+def test_ctrl_c_is_one_line_and_exit_130(tmp_path):
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "regkeras", "compare", *TINY_COMPARE,
+                             "--epochs", "50", "--out", str(out)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=_env(), cwd=tmp_path)
+    try:
+        for line in proc.stdout:
+            if line.startswith("[configuration 1 of 2]"):
+                break
+        time.sleep(2)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, stderr[-2000:]
+    assert "Traceback" not in stderr and stderr.strip().endswith("compare: interrupted")
+
+
+def test_compare_trains_a_config_file_and_logs_for_tensorboard(tmp_path):
+    pytest.importorskip("tensorboard")
+    config = regkeras.ExperimentConfig("from_file", model={"dropout": 0.2}, weight_decay=0.01,
+                                       early_stopping=True, patience=2)
+    path = tmp_path / "best_config.json"
+    path.write_text(config.to_json())
+    out, logs = tmp_path / "out", tmp_path / "tb"
+    run = _cli(["compare", "--epochs", "2", "--num-words", "400", "--units", "8",
+                "--seq-len", "16", "--batch-size", "8", "--sample-length", "10",
+                "--config", str(path), "--tensorboard", str(logs), "--out", str(out)], tmp_path,
+               timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "[configuration 2 of 2] from_file: dropout 0.2 (per step) + weight decay 0.01" in (
+        run.stdout)
+    rows = json.loads((out / "results.json").read_text())["rows"]
+    assert [row["name"] for row in rows] == ["baseline", "from_file"]
+    for name in ("baseline", "from_file"):
+        assert any((logs / name).rglob("events.out.tfevents.*")), f"no TensorBoard log for {name}"
+
+
+@pytest.mark.parametrize("content, fragment", [
+    ("{not json", "not a JSON text"),
+    ('{"name": "x"}', "not a regkeras experiment configuration"),
+    ('{"format": "regkeras.ExperimentConfig", "name": "x", "dropuot": 1}', "unknown"),
+])
+def test_a_bad_config_file_is_one_line(tmp_path, content, fragment):
+    path = tmp_path / "config.json"
+    path.write_text(content)
+    run = _cli(["compare", "--num-words", "400", "--config", str(path), "--out",
+                str(tmp_path / "out")], tmp_path)
+    _assert_one_line_error(run, "--config", fragment)
+    assert not (tmp_path / "out").exists()

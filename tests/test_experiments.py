@@ -1,6 +1,7 @@
 """Tests for regkeras.experiments: the ablation runner, resumable runs, the results table."""
 
 import math
+import time
 import types
 
 import keras
@@ -177,6 +178,30 @@ def test_killed_run_resumes_to_the_same_result(tmp_path):
     with pytest.raises(ValueError, match="different configuration"):
         run_experiment(config.replace(patience=4), corpus, backup_dir=tmp_path / "b", **COMMON)
 
+
+
+class _Slow(keras.callbacks.Callback):
+    def __init__(self, seconds):
+        super().__init__()
+        self.seconds = seconds
+
+    def on_epoch_end(self, epoch, logs=None):
+        time.sleep(self.seconds)
+
+
+def test_a_resumed_run_reports_the_time_of_every_session(tmp_path):
+    """wall_s covers the interrupted session too (up to its last backup), not only the resumed
+    part: here the first session spends >= 5 s in its two backed-up epochs."""
+    corpus = make_corpus()
+    config = ExperimentConfig("drop", model={"dropout": 0.3})
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment(config, corpus, backup_dir=tmp_path, seed=3,
+                       callbacks=[_Slow(2.5), _Interrupt(2)], **COMMON)
+    started = time.perf_counter()
+    resumed = run_experiment(config, corpus, backup_dir=tmp_path, seed=3, **COMMON)
+    session = time.perf_counter() - started
+    assert resumed.row["wall_s"] >= 5.0, resumed.row["wall_s"]
+    assert resumed.row["wall_s"] > session - 60  # sanity: the clock is in seconds
 
 def test_configs_are_the_course_set():
     assert list(CONFIGS) == ["baseline", "dropout", "layernorm", "weight_decay",
