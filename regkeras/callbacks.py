@@ -457,11 +457,6 @@ class ResumableBackupAndRestore(keras.callbacks.BackupAndRestore):
         self.restored_epoch = int(metadata["epoch"])
 
 
-def _loss_derived(value):
-    """Perplexity and bits per token of a loss in nats (NaN stays NaN)."""
-    return perplexity_and_bits(value)
-
-
 def history_dict(history):
     """A plain ``{metric: list of floats}`` from a Keras History, a TrainingMonitor or a dict.
 
@@ -579,7 +574,7 @@ class TrainingMonitor(_StatefulCallbackMixin, keras.callbacks.Callback):
                 continue
         for prefix in ("", "val_"):
             if prefix + "loss" in row:
-                ppl, bits = _loss_derived(row[prefix + "loss"])
+                ppl, bits = perplexity_and_bits(row[prefix + "loss"])
                 for name, value in ((prefix + "perplexity", ppl), (prefix + "bpc", bits)):
                     if name not in row:
                         row[name] = value
