@@ -79,7 +79,7 @@ CONFIG = {
     "warmup": 0.02,
     "final_lr": 0.05,
     "tokens": 6_000_000,
-    "regularizers": {"dropout": 0.3, "weight_drop": 0.3},
+    "regularizers": {"dropout": 0.3, "weight_dropout": 0.3},
     "weight_decay": 0.1,
 }
 EVAL_CONTEXT = 64

@@ -68,8 +68,6 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 import regkeras  # noqa: E402
-from regkeras.normalization import NORM_ARGS  # noqa: E402
-from regkeras.recurrent import LSTM_CELL_ARGS  # noqa: E402
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,17 +139,6 @@ def learning_rate(config, epoch):
     return config.learning_rate / config.lr_decay ** max(epoch - config.decay_after, 0)
 
 
-class WeightDropLayerNormLSTM(regkeras.WeightDropLSTM):
-    """`regkeras.LayerNormLSTM` with `WeightDropLSTM`'s DropConnect on the recurrent kernel.
-
-    Both run on regkeras' shared LSTM path: the layer-normalized cell's `recurrent_step`
-    accepts the masked kernel that `WeightDropLSTM.draw_per_call` draws once per batch.
-    """
-
-    cell_class = regkeras.LayerNormLSTMCell
-    cell_args = LSTM_CELL_ARGS + NORM_ARGS
-
-
 def build_model(config, vocab_size, seed=0):
     """The stateful language model of `config`, compiled with its optimizer.
 
@@ -177,7 +164,7 @@ def build_model(config, vocab_size, seed=0):
         x = keras.layers.Embedding(vocab_size, h, name="embedding")(ids)
         x = keras.layers.Dropout(config.dropout, seed=seed + 1, name="input_dropout")(x)
         for index in range(1, config.num_layers + 1):
-            x = WeightDropLayerNormLSTM(
+            x = regkeras.LayerNormLSTM(  # with weight drop: one engine, they combine
                 h, weight_dropout=config.weight_drop, return_sequences=True, stateful=True,
                 seed=seed + 10 * index, name=f"rnn_{index}",
             )(x)

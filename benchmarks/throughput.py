@@ -4,7 +4,7 @@ Trains a character language model (embedding, 2 LSTM layers of 256 units, dense 
 symbols; sequences of 100) one `train_on_batch` at a time, and runs it for inference one
 `predict_on_batch` at a time, at batch 64 and 256, and reports tokens/s for every variant:
 plain `keras.layers.LSTM`, Keras with `recurrent_dropout`, and each regkeras layer and
-regularizer, on the fused path they use by default (`regkeras.fused`) and, for
+regularizer, on the fused path they use by default (`regkeras.engine`) and, for
 `ProjectedLSTM` and `LayerNormLSTM`, also differentiated step by step (`fused=False`), fused
 with a TensorFlow loop that is not XLA-compiled, and under `compile(jit_compile=True)`. If PyTorch is importable, the same model built with `torch.nn.LSTM` is measured
 too, as the outside reference (PyTorch is not a requirement of regkeras). Variants are measured
@@ -59,7 +59,7 @@ VARIANTS = {
         None,
     ),
     "projected_stepwise": (
-        "regkeras.ProjectedLSTM(fused=False): autodiff of the step loop",
+        "regkeras.ProjectedLSTM(fused=False): step by step (the engine's step and its backward)",
         lambda u: regkeras.ProjectedLSTM(u, return_sequences=True, fused=False),
         {},
         None,
@@ -110,6 +110,14 @@ VARIANTS = {
         {},
         "projected",
     ),
+    "combined": (
+        "regkeras.LayerNormLSTM(weight_dropout=0.5, zoneout_c=0.5, zoneout_h=0.05)",
+        lambda u: regkeras.LayerNormLSTM(
+            u, weight_dropout=0.5, zoneout_c=0.5, zoneout_h=0.05, return_sequences=True
+        ),
+        {},
+        "layer_norm",
+    ),
     "layer_norm": (
         "regkeras.LayerNormLSTM",
         lambda u: regkeras.LayerNormLSTM(u, return_sequences=True),
@@ -117,7 +125,7 @@ VARIANTS = {
         "projected",
     ),
     "layer_norm_stepwise": (
-        "regkeras.LayerNormLSTM(fused=False): autodiff of the step loop",
+        "regkeras.LayerNormLSTM(fused=False): step by step (the engine's step and its backward)",
         lambda u: regkeras.LayerNormLSTM(u, return_sequences=True, fused=False),
         {},
         "projected_stepwise",
@@ -142,20 +150,20 @@ VARIANTS = {
     ),
 }
 QUICK = ["keras", "projected", "weight_drop", "zoneout", "layer_norm"]
-# Variants whose fused TensorFlow time loops run without XLA (regkeras.fused.JIT_COMPILE_TF_LOOPS
+# Variants whose fused TensorFlow time loops run without XLA (regkeras.engine.JIT_COMPILE_TF_LOOPS
 # off while their train and predict steps are traced).
 PLAIN_LOOP = {"projected_plain_loop", "layer_norm_plain_loop"}
 
 
 @contextlib.contextmanager
 def tf_loop_jit(enabled):
-    """Sets `regkeras.fused.JIT_COMPILE_TF_LOOPS` for the traces made inside the block."""
-    saved = regkeras.fused.JIT_COMPILE_TF_LOOPS
-    regkeras.fused.JIT_COMPILE_TF_LOOPS = enabled
+    """Sets `regkeras.engine.JIT_COMPILE_TF_LOOPS` for the traces made inside the block."""
+    saved = regkeras.engine.JIT_COMPILE_TF_LOOPS
+    regkeras.engine.JIT_COMPILE_TF_LOOPS = enabled
     try:
         yield
     finally:
-        regkeras.fused.JIT_COMPILE_TF_LOOPS = saved
+        regkeras.engine.JIT_COMPILE_TF_LOOPS = saved
 TORCH = "torch"  # the optional outside reference, torch.nn.LSTM
 
 

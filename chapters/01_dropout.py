@@ -286,19 +286,21 @@ plt.show()
 #
 # `regkeras.build_language_model` places these layers for us. `dropout` is Zaremba's
 # placement, `variational=True` swaps the per-step masks for locked ones, `recurrent_dropout`
-# is Keras' own variational dropout on `h[t-1]`, `weight_drop` swaps the LSTM for
-# `WeightDropLSTM`, `embedding_dropout` swaps the embedding for `EmbeddingDropout`, and
-# `zoneout` swaps the LSTM for `ZoneoutLSTM`. `regkeras.describe` reads the switches back
-# from the layers. (On a CPU a plain LSTM is `ProjectedLSTM`: the same function and weights
-# as `keras.layers.LSTM`, trained 1.3-1.6x faster by a hand-written backward pass,
-# `regkeras.fused`, according to `benchmarks/RESULTS.md`; on a GPU the builder picks
+# is Keras' own variational dropout on `h[t-1]`, `weight_dropout` is DropConnect on `U`
+# (`WeightDropLSTM`), `embedding_dropout` swaps the embedding for `EmbeddingDropout`, and
+# `zoneout` turns on zoneout (`ZoneoutLSTM`). Every regkeras LSTM runs on one engine, so
+# weight drop, zoneout and the layer-normalized cell also combine in one layer.
+# `regkeras.describe` reads the switches back from the model's description, `model.spec`.
+# (On a CPU a plain LSTM is `ProjectedLSTM`: the same function and weights as
+# `keras.layers.LSTM`, trained 1.3-1.6x faster by a hand-written backward pass,
+# `regkeras.engine`, according to `benchmarks/RESULTS.md`; on a GPU the builder picks
 # `keras.layers.LSTM`, which runs cuDNN there.)
 
 # %%
 variants = {
     "Zaremba": dict(dropout=0.5),
     "variational": dict(dropout=0.5, variational=True, recurrent_dropout=0.25),
-    "AWD-style": dict(dropout=0.4, variational=True, weight_drop=0.5, embedding_dropout=0.1),
+    "AWD-style": dict(dropout=0.4, variational=True, weight_dropout=0.5, embedding_dropout=0.1),
     "zoneout": dict(zoneout=(0.5, 0.05)),
 }
 for name, switches in variants.items():

@@ -11,7 +11,7 @@ import os
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 from regkeras import datasets, data, metrics  # noqa: E402,F401
-from regkeras import fused, spec  # noqa: E402,F401
+from regkeras import engine, fused, spec  # noqa: E402,F401
 from regkeras import dropout, normalization, recurrent, regularizers, models  # noqa: E402,F401
 from regkeras import optimizers, callbacks, plotting, diagnosis, generation, experiments  # noqa: E402,F401,E501
 from regkeras import tuning  # noqa: E402,F401
@@ -20,7 +20,7 @@ from regkeras import distribute  # noqa: E402,F401
 from regkeras.datasets import *  # noqa: E402,F401,F403
 from regkeras.data import *  # noqa: E402,F401,F403
 from regkeras.metrics import *  # noqa: E402,F401,F403
-from regkeras.fused import *  # noqa: E402,F401,F403
+from regkeras.engine import *  # noqa: E402,F401,F403
 from regkeras.dropout import *  # noqa: E402,F401,F403
 from regkeras.normalization import *  # noqa: E402,F401,F403
 from regkeras.recurrent import *  # noqa: E402,F401,F403

@@ -41,6 +41,9 @@ __all__ = [
     "build_vocabulary",
     "split_text",
     "window_dataset",
+    "training_windows",
+    "count_batches",
+    "vocabulary_size",
     "bptt_dataset",
     "Corpus",
     "corpus_from_text",
@@ -807,3 +810,50 @@ def load_language_model(path, *, compile=True, safe_mode=True):
         raise ValueError(f"The model at {path} predicts {width} classes but its vocabulary has "
                          f"{vocab.size} tokens.")
     return model, vocab
+
+
+def vocabulary_size(vocab):
+    """The number of ids of `vocab`: a `Vocabulary` (its `size`) or any sized sequence."""
+    size = getattr(vocab, "size", None)
+    if size is None:
+        size = len(vocab)
+    return int(size)
+
+
+def count_batches(dataset):
+    """The number of batches of a `tf.data.Dataset` (iterating it when its size is unknown)."""
+    n = int(dataset.cardinality())
+    if n >= 0:
+        return n
+    return sum(1 for _ in dataset)
+
+
+def training_windows(ids, seq_len, batch_size, seed, first_epoch, epochs, steps_per_epoch=None):
+    """Epochs `[first_epoch, epochs)` of shuffled training windows, one dataset.
+
+    Each epoch is `window_dataset(ids, ..., shuffle=True)` with its own seed (`seed * 10007 +
+    epoch`), so a run resumed at `first_epoch` sees exactly the batches the uninterrupted run
+    would have seen; `steps_per_epoch` caps each epoch. Used by `regkeras.experiments` and
+    `regkeras.tuning`.
+
+    Returns:
+        `(dataset, batches_per_epoch)`.
+
+    Raises:
+        ValueError: the ids are too short for one batch.
+    """
+
+    def epoch_windows(epoch):
+        ds = window_dataset(ids, seq_len, batch_size, shuffle=True, seed=seed * 10007 + epoch)
+        return ds.take(steps_per_epoch) if steps_per_epoch else ds
+
+    steps = count_batches(epoch_windows(0))
+    if steps == 0:
+        raise ValueError(
+            f"The training split is too short for one batch of `batch_size`={batch_size} "
+            f"windows of {seq_len} tokens; lower batch_size or seq_len."
+        )
+    dataset = epoch_windows(first_epoch)
+    for epoch in range(first_epoch + 1, epochs):
+        dataset = dataset.concatenate(epoch_windows(epoch))
+    return dataset, steps

@@ -48,6 +48,7 @@ from regkeras.callbacks import (
     ResumableBackupAndRestore,
     TrainingMonitor,
 )
+from regkeras.data import count_batches, training_windows, vocabulary_size, window_dataset
 from regkeras.diagnosis import diagnose
 from regkeras.metrics import bits_per_char, perplexity_and_bits
 from regkeras.optimizers import make_adamw
@@ -304,13 +305,6 @@ def _resolve_corpus(corpus):
     return corpus
 
 
-def _vocab_size(vocab):
-    size = getattr(vocab, "size", None)
-    if size is None:
-        size = len(vocab)
-    return int(size)
-
-
 def _accepts(fn, name):
     try:
         params = inspect.signature(fn).parameters
@@ -319,47 +313,11 @@ def _accepts(fn, name):
     return name in params or any(p.kind is p.VAR_KEYWORD for p in params.values())
 
 
-def _window_dataset():
-    from regkeras import data
-
-    fn = getattr(data, "window_dataset", None)
-    if fn is None:
-        raise ImportError("regkeras.data.window_dataset is not available")
-    return fn
-
-
-def _count_batches(ds):
-    n = int(ds.cardinality())
-    if n >= 0:
-        return n
-    return sum(1 for _ in ds)
-
-
-def _train_dataset(ids, seq_len, batch_size, seed, first_epoch, epochs, steps_per_epoch):
-    """Epochs [first_epoch, epochs) of training windows, each shuffled with its own seed."""
-    window = _window_dataset()
-
-    def epoch_ds(epoch):
-        ds = window(ids, seq_len, batch_size, shuffle=True, seed=seed * 10007 + epoch)
-        return ds.take(steps_per_epoch) if steps_per_epoch else ds
-
-    steps = _count_batches(epoch_ds(0))
-    if steps == 0:
-        raise ValueError(
-            f"The training split is too short for one batch of `batch_size`={batch_size} "
-            f"windows of {seq_len} tokens; lower batch_size or seq_len."
-        )
-    ds = epoch_ds(first_epoch)
-    for epoch in range(first_epoch + 1, epochs):
-        ds = ds.concatenate(epoch_ds(epoch))
-    return ds, steps
-
-
 def _eval_dataset(ids, seq_len, batch_size, max_batches):
-    ds = _window_dataset()(ids, seq_len, batch_size, shuffle=False, drop_remainder=False)
+    ds = window_dataset(ids, seq_len, batch_size, shuffle=False, drop_remainder=False)
     if max_batches:
         ds = ds.take(max_batches)
-    if _count_batches(ds) == 0:
+    if count_batches(ds) == 0:
         raise ValueError(f"A split is shorter than one window of {seq_len + 1} tokens.")
     return ds
 
@@ -500,7 +458,7 @@ def run_experiment(
                   metrics=[_xent_metric()])
 
     first_epoch = ResumableBackupAndRestore.resume_epoch(run_dir) if run_dir else 0
-    train_ds, steps = _train_dataset(corpus.train_ids, seq_len, batch_size, int(seed),
+    train_ds, steps = training_windows(corpus.train_ids, seq_len, batch_size, int(seed),
                                      first_epoch, epochs, steps_per_epoch)
     val_ds = _eval_dataset(corpus.val_ids, seq_len, eval_batch_size, max_eval_batches)
     monitor = TrainingMonitor()
@@ -536,7 +494,7 @@ def _build(model_builder, corpus, config, model_kwargs, seed):
     kwargs = {**DEFAULT_MODEL_KWARGS, **(model_kwargs or {}), **config.model}
     if _accepts(model_builder, "seed") and "seed" not in kwargs:
         kwargs["seed"] = int(seed)
-    model = model_builder(_vocab_size(corpus.vocab), **kwargs)
+    model = model_builder(vocabulary_size(corpus.vocab), **kwargs)
     if not isinstance(model, keras.Model):
         raise TypeError(f"`model_builder` returned {type(model).__name__}, not a keras.Model.")
     return model

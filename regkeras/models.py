@@ -11,6 +11,8 @@ The arguments are checked and kept as one `regkeras.LanguageModelSpec`; the mode
 `describe(model)` reads the switches back from the spec, for the tables that compare them.
 """
 
+import warnings
+
 import keras
 
 from regkeras.dropout import EmbeddingDropout, LockedDropout
@@ -51,18 +53,41 @@ def _seed_for(seed, offset):
 
 
 def _recurrent_layer(spec, options):
-    """One recurrent layer returning sequences; `options` holds the shared LSTM arguments."""
+    """One recurrent layer returning sequences; `options` holds the shared LSTM arguments.
+
+    Every regkeras LSTM takes every regularizer of the recurrence (`weight_dropout`,
+    `zoneout_c`/`zoneout_h`) on one engine, so the class only names the cell: layer-normalized
+    or plain. The named classes are kept for what the layer mainly does (and for the names in
+    saved models): `ZoneoutLSTM` when zoneout is on, `WeightDropLSTM` for weight drop alone.
+    """
     if spec.cell == "gru":
         return keras.layers.GRU(**options)
     if spec.cell == "rnn":
         return keras.layers.SimpleRNN(**options)
-    if spec.layer_norm == "cell":
-        return LayerNormLSTM(**options)
-    if spec.weight_drop > 0.0:
-        return WeightDropLSTM(weight_dropout=spec.weight_drop, **options)
+    recurrence = {}
+    if spec.weight_dropout > 0.0:
+        recurrence["weight_dropout"] = spec.weight_dropout
     if spec.zoneout != (0.0, 0.0):
-        return ZoneoutLSTM(zoneout_c=spec.zoneout[0], zoneout_h=spec.zoneout[1], **options)
+        recurrence["zoneout_c"], recurrence["zoneout_h"] = spec.zoneout
+    if spec.layer_norm == "cell":
+        return LayerNormLSTM(**options, **recurrence)
+    if "zoneout_c" in recurrence:
+        return ZoneoutLSTM(**options, **recurrence)
+    if "weight_dropout" in recurrence:
+        return WeightDropLSTM(**options, **recurrence)
     return (ProjectedLSTM if spec.fused_lstm else keras.layers.LSTM)(**options)
+
+
+def _renamed_argument(renamed, old, new, value):
+    """`value`, or the one given under the argument's former name (with a warning)."""
+    if old in renamed:
+        warnings.warn(f"`{old}` is now called `{new}`; `{old}` will be removed.",
+                      DeprecationWarning, stacklevel=3)
+        value = renamed.pop(old)
+    if renamed:
+        raise TypeError(f"build_language_model() got unexpected keyword argument(s) "
+                        f"{sorted(renamed)}")
+    return value
 
 
 def _dropout_layer(rate, variational, seed, name):
@@ -89,7 +114,7 @@ def build_language_model(
     output_dropout=None,
     variational=False,
     recurrent_dropout=0.0,
-    weight_drop=0.0,
+    weight_dropout=0.0,
     embedding_dropout=0.0,
     layer_norm=None,
     zoneout=0.0,
@@ -105,6 +130,7 @@ def build_language_model(
     fused_lstm="auto",
     seed=None,
     name="language_model",
+    **renamed,
 ):
     """Build a recurrent language model with a switch for every regularizer of the course.
 
@@ -125,8 +151,8 @@ def build_language_model(
     * `variational=True` samples those masks once per sequence instead (`LockedDropout`, Gal &
       Ghahramani 2016). `recurrent_dropout` is Keras' own variational dropout of `h_{t-1}`
       inside every recurrent layer (one mask per sequence).
-    * `weight_drop` is DropConnect on the hidden-to-hidden matrix (`regkeras.WeightDropLSTM`,
-      Merity et al. 2017), one mask per batch; `embedding_dropout` drops whole words
+    * `weight_dropout` is DropConnect on the hidden-to-hidden matrix (weight drop,
+      `regkeras.WeightDropLSTM`, Merity et al. 2017), one mask per batch; `embedding_dropout` drops whole words
       (`regkeras.EmbeddingDropout`).
     * `layer_norm="cell"` uses Ba et al.'s layer-normalized LSTM cell (`regkeras.LayerNormLSTM`);
       `layer_norm="output"` keeps the recurrent layer and normalizes its output sequence with
@@ -157,10 +183,14 @@ def build_language_model(
         variational: Boolean; `True` = one mask per sequence (`LockedDropout`), `False` = a
             fresh mask every step (Zaremba).
         recurrent_dropout: Float in [0, 1), Keras' `recurrent_dropout` of each layer.
-        weight_drop: Float in [0, 1), DropConnect rate on the recurrent kernel.
+        weight_dropout: Float in [0, 1), DropConnect rate on the recurrent kernel (the
+            argument of the layers; `weight_drop`, its name before version 0.2, still works
+            with a `DeprecationWarning`).
         embedding_dropout: Float in [0, 1), probability of dropping a word's embedding row.
         layer_norm: `None`/`False`, `"cell"` (or `True`) or `"output"`.
-        zoneout: Float in [0, 1) or a pair of them `(cell_rate, hidden_rate)`.
+        zoneout: Float in [0, 1) or a pair of them `(cell_rate, hidden_rate)`: the layers'
+            `zoneout_c` and `zoneout_h`. `weight_dropout`, `zoneout` and
+            `layer_norm="cell"` combine (one engine runs them all in one layer).
         ar: Non-negative float, AR coefficient alpha (AWD-LSTM: 2).
         tar: Non-negative float, TAR coefficient beta (AWD-LSTM: 1).
         tie_weights: Boolean; compute the logits with the transposed embedding matrix (plus a
@@ -201,11 +231,12 @@ def build_language_model(
     >>> describe(model, as_text=True)
     'dropout 0.5 (per step) + AR 2 + TAR 1'
     """
+    weight_dropout = _renamed_argument(renamed, "weight_drop", "weight_dropout", weight_dropout)
     spec = LanguageModelSpec(
         vocab_size, embedding_dim=embedding_dim, units=units, num_layers=num_layers, cell=cell,
         dropout=dropout, input_dropout=input_dropout, hidden_dropout=hidden_dropout,
         output_dropout=output_dropout, variational=variational,
-        recurrent_dropout=recurrent_dropout, weight_drop=weight_drop,
+        recurrent_dropout=recurrent_dropout, weight_dropout=weight_dropout,
         embedding_dropout=embedding_dropout, layer_norm=layer_norm, zoneout=zoneout, ar=ar,
         tar=tar, tie_weights=tie_weights, l2=l2, stateful=stateful, batch_size=batch_size,
         seq_len=seq_len, mask_zero=mask_zero, output=output, fused_lstm=fused_lstm, seed=seed,
@@ -372,7 +403,7 @@ def describe(model, as_text=False):
     Example:
 
     >>> model = build_language_model(30, embedding_dim=8, units=[16, 8], tie_weights=True,
-    ...                              variational=True, dropout=0.3, weight_drop=0.5)
+    ...                              variational=True, dropout=0.3, weight_dropout=0.5)
     >>> describe(model)["units"]
     [16, 8]
     >>> describe(model, as_text=True)
@@ -416,16 +447,12 @@ def _spec_from_layers(model):
                       or key.startswith("hidden_dropout_")]
     variational = any(isinstance(layer, LockedDropout) for layer in dropout_layers)
 
-    weight_drop = 0.0
-    zoneout = 0.0
     layer_norm = "output" if "layer_norm_1" in layers else None
     if isinstance(first, LayerNormLSTM):
         layer_norm = "cell"
-    if isinstance(first, WeightDropLSTM):
-        weight_drop = float(first.weight_dropout)
-    if isinstance(first, ZoneoutLSTM):
-        pair = (float(first.cell.zoneout_c), float(first.cell.zoneout_h))
-        zoneout = pair[0] if pair[0] == pair[1] else pair
+    weight_dropout = float(getattr(first, "weight_dropout", 0.0))
+    pair = tuple(float(getattr(first.cell, key, 0.0)) for key in ("zoneout_c", "zoneout_h"))
+    zoneout = pair[0] if pair[0] == pair[1] else pair
 
     batch_shape = model.inputs[0].shape
     stateful = bool(getattr(first, "stateful", False))
@@ -441,7 +468,7 @@ def _spec_from_layers(model):
         "output_dropout": None if output_rate == dropout else output_rate,
         "variational": variational,
         "recurrent_dropout": float(first.cell.recurrent_dropout),
-        "weight_drop": weight_drop,
+        "weight_dropout": weight_dropout,
         "embedding_dropout": float(getattr(embedding, "rate", 0.0)),
         "layer_norm": layer_norm,
         "zoneout": zoneout,

@@ -1,23 +1,27 @@
 """Layer normalization for LSTMs: Ba et al.'s layer-normalized LSTM cell, and the simpler
 "layer norm before the LSTM output" composition from the course notes.
 
-`LayerNormLSTM` runs on regkeras' shared LSTM fast path (`regkeras.recurrent.ProjectedLSTM`):
-the input projection `W·x` is computed for the whole sequence before the time loop; the three
-layer norms run inside the loop, with hand-written gradients. The layer norms of `W·x` and
-`U·h` are cheaper than they look: the mean over the `4·units` features of `h·U` is
-`h·mean(U, axis=-1)`, so with the column-centred kernels `W_c`, `U_c` (each row minus its
-mean, computed once per call) `x·W_c` and `h·U_c` are already centred, and each step only
-divides them by their root mean square (`_normalize_centered_and_add`). Same function, same
-weights; the results differ from normalizing `x·W` and `h·U` directly by float32 rounding.
+`LayerNormLSTM` runs on regkeras' shared LSTM engine (`regkeras.engine`, through
+`regkeras.recurrent.ProjectedLSTM`): the input projection `W·x` is computed for the whole
+sequence before the time loop; the three layer norms run inside the loop, with the engine's
+hand-written gradients. The cell only supplies the weights of the engine's layer-normalized
+step (`LayerNormLSTMCell.step_weights`). The layer norms of `W·x` and `U·h` are cheaper than
+they look: the mean over the `4·units` features of `h·U` is `h·mean(U, axis=-1)`, so with the
+column-centred kernels `W_c`, `U_c` (each row minus its mean, computed once per call) `x·W_c`
+and `h·U_c` are already centred, and each step only divides them by their root mean square.
+Same function, same weights; the results differ from normalizing `x·W` and `h·U` directly by
+float32 rounding. Like every regkeras LSTM, it also takes `weight_dropout`, `zoneout_c` and
+`zoneout_h`.
 """
 
 
 import keras
 from keras import ops
 
-from .fused import lstm_sequence
+from .engine import center_columns
 from .recurrent import (
     LSTM_CELL_ARGS,
+    ZONEOUT_ARGS,
     ProjectedLSTM,
     ProjectedLSTMCell,
 )
@@ -32,100 +36,6 @@ from .validation import (
 __all__ = ["LayerNormLSTMCell", "LayerNormLSTM", "lstm_with_output_norm"]
 
 NORM_ARGS = ("norm_gamma_initializer", "norm_beta_initializer", "norm_epsilon")
-
-
-def _layer_norm(x, gamma, beta, epsilon):
-    """Normalizes the last axis of `x` to zero mean and unit variance, then `· gamma + beta`.
-
-    Statistics are computed in float32 under a 16-bit (mixed precision) policy, as
-    `keras.layers.LayerNormalization` does. The gradient is written out by hand (the
-    textbook closed form below) rather than left to automatic differentiation, which
-    builds about twice as many ops for the mean and variance; inside an LSTM's time loop
-    those extra ops run at every step and made the layer markedly slower.
-    """
-    dtype = keras.backend.standardize_dtype(x.dtype)
-    if dtype in ("float16", "bfloat16"):
-        x = ops.cast(x, "float32")
-
-    @ops.custom_gradient
-    def normalize(x, gamma, beta):
-        mean = ops.mean(x, axis=-1, keepdims=True)
-        centered = x - mean
-        inv_std = ops.rsqrt(ops.mean(ops.square(centered), axis=-1, keepdims=True) + epsilon)
-        x_hat = centered * inv_std
-
-        def grad(*args, upstream=None):
-            dy = args[0] if upstream is None else upstream
-            d_x_hat = dy * gamma
-            # d/dx of (x - mean) / std: subtract the means of the gradient along the axis
-            # and along x_hat, then rescale.
-            dx = inv_std * (
-                d_x_hat
-                - ops.mean(d_x_hat, axis=-1, keepdims=True)
-                - x_hat * ops.mean(d_x_hat * x_hat, axis=-1, keepdims=True)
-            )
-            leading = tuple(range(len(dy.shape) - 1))
-            return dx, ops.sum(dy * x_hat, axis=leading), ops.sum(dy, axis=leading)
-
-        return x_hat * gamma + beta, grad
-
-    y = normalize(x, ops.cast(gamma, x.dtype), ops.cast(beta, x.dtype))
-    return ops.cast(y, dtype)
-
-
-def _center_columns(kernel):
-    """`kernel` minus the mean of each of its rows (the mean over the `4·units` gate features).
-
-    For any `h`, `h·center(U) = h·U - mean(h·U)` over the last axis: the mean of the `4·units`
-    features of `h·U` is `h·mean(U, axis=-1)`. Centring the (small) kernel once per call
-    therefore does the mean-subtraction of the layer norm of `h·U` for every step at once.
-    """
-    return ops.subtract(kernel, ops.mean(kernel, axis=-1, keepdims=True))
-
-
-def _normalize_centered_and_add(z, r, z_gamma, r_gamma, beta, epsilon):
-    """`LN(z)·z_gamma + LN(r)·r_gamma + beta` for `z`, `r` whose last axis has zero mean.
-
-    Both inputs come from a column-centred kernel (`_center_columns`), so their layer norms
-    reduce to dividing by the root mean square (the variance of a zero-mean vector): no mean
-    and no subtraction per step. The two normalized terms are added in the same op, with one
-    bias (the sum of the two norms' biases and the LSTM bias), and the gradient is written
-    out by hand: for `y = γ·x̂`, `x̂ = x / sqrt(mean(x²) + ε)`,
-    `dx = (dy·γ - x̂·mean(dy·γ·x̂)) / sqrt(mean(x²) + ε)`. Statistics are computed in float32
-    under a 16-bit policy, as `keras.layers.LayerNormalization` does.
-    """
-    dtype = keras.backend.standardize_dtype(z.dtype)
-    if dtype in ("float16", "bfloat16"):
-        z, r = ops.cast(z, "float32"), ops.cast(r, "float32")
-
-    @ops.custom_gradient
-    def normalize(z, r, z_gamma, r_gamma, beta):
-        z_inv_rms = ops.rsqrt(ops.mean(ops.square(z), axis=-1, keepdims=True) + epsilon)
-        r_inv_rms = ops.rsqrt(ops.mean(ops.square(r), axis=-1, keepdims=True) + epsilon)
-        z_hat = z * z_inv_rms
-        r_hat = r * r_inv_rms
-
-        def grad(*args, upstream=None):
-            dy = args[0] if upstream is None else upstream
-            dz_hat = dy * z_gamma
-            dr_hat = dy * r_gamma
-            dz = z_inv_rms * (dz_hat - z_hat * ops.mean(dz_hat * z_hat, axis=-1, keepdims=True))
-            dr = r_inv_rms * (dr_hat - r_hat * ops.mean(dr_hat * r_hat, axis=-1, keepdims=True))
-            leading = tuple(range(len(dy.shape) - 1))
-            return (
-                dz,
-                dr,
-                ops.sum(dy * z_hat, axis=leading),
-                ops.sum(dy * r_hat, axis=leading),
-                ops.sum(dy, axis=leading),
-            )
-
-        return z_hat * z_gamma + r_hat * r_gamma + beta, grad
-
-    y = normalize(
-        z, r, ops.cast(z_gamma, z.dtype), ops.cast(r_gamma, z.dtype), ops.cast(beta, z.dtype)
-    )
-    return ops.cast(y, dtype)
 
 
 @keras.saving.register_keras_serializable(package="regkeras")
@@ -145,7 +55,7 @@ class LayerNormLSTMCell(ProjectedLSTMCell):
     are trainable weights that follow `kernel`, `recurrent_kernel` and `bias` (Keras' LSTM
     layout).
 
-    Standalone: copy `normalization.py`, `recurrent.py`, `fused.py`, `validation.py` from
+    Standalone: copy `normalization.py`, `recurrent.py`, `engine.py`, `validation.py` from
     `regkeras/` into one package folder of your project; they import each other relatively and
     need only Keras (`tests/test_standalone.py` checks this).
 
@@ -202,100 +112,35 @@ class LayerNormLSTMCell(ProjectedLSTMCell):
         """`dropout(x)·W_c`, with `W_c` the kernel minus the mean of each row.
 
         The result is `x·W` minus its mean over the `4·units` features, i.e. already
-        centred for the layer norm of `W·x` (see `_center_columns`), for one step or a whole
-        sequence.
+        centred for the layer norm of `W·x` (see `regkeras.engine.center_columns`), for one
+        step or a whole sequence.
         """
         if training and self.dropout > 0:
             inputs = inputs * self.get_dropout_mask(inputs)
-        return ops.matmul(inputs, _center_columns(self.kernel))
+        return ops.matmul(inputs, center_columns(self.kernel))
 
-    def loop_constants(self, recurrent_kernel=None):
-        """What every step needs and no step changes: computed once per call by the layer.
+    def step_weights(self, h, training=False, recurrent_kernel=None):
+        """The weights of the engine's layer-normalized step, made once per call.
 
-        Returns a dict: the column-centred recurrent kernel (of the `recurrent_kernel`
-        argument when given, e.g. a weight-dropped matrix, else of the weight); the sum of
-        the two gate norms' biases and the LSTM bias; and the norm vectors, read once
-        (`ops.copy`: with TensorFlow a variable used inside the time loop is read, and its
-        value kept for the backward pass, at every step).
+        The column-centred recurrent kernel (of `recurrent_kernel` when given, e.g. a
+        weight-dropped matrix, else of the weight), the sum of the two gate norms' biases and
+        the LSTM bias (`input_beta`), the norm gains and the state norm's bias, `epsilon`,
+        and in training the recurrent-dropout mask.
         """
-        if recurrent_kernel is None:
-            recurrent_kernel = self.recurrent_kernel
+        weights = super().step_weights(h, training, recurrent_kernel)
         beta = self.kernel_norm_beta + self.recurrent_norm_beta
         if self.use_bias:
-            beta = beta + self.bias
-        return {
-            "centered_recurrent_kernel": _center_columns(recurrent_kernel),
-            "gate_beta": beta,
-            "kernel_norm_gamma": ops.copy(self.kernel_norm_gamma),
-            "recurrent_norm_gamma": ops.copy(self.recurrent_norm_gamma),
-            "state_norm_gamma": ops.copy(self.state_norm_gamma),
-            "state_norm_beta": ops.copy(self.state_norm_beta),
-        }
-
-    def recurrent_step(self, z, states, training=False, recurrent_kernel=None, constants=None):
-        """One step from the projected input `z = x·W_c` (`(batch, 4·units)`) and `[h, c]`.
-
-        `z` comes from `project_inputs`, which centres it; its layer norm runs here, on the
-        small per-step tensor (normalizing the large `(T, batch, 4·units)` tensor in one go
-        measured slower on CPU). `constants` is `loop_constants(recurrent_kernel)`, which the
-        layer computes once per call; when absent (a cell stepped by `keras.layers.RNN`) it is
-        computed here.
-        """
-        h_tm1, c_tm1 = states
-        if constants is None:
-            constants = self.loop_constants(recurrent_kernel)
-        if training and self.recurrent_dropout > 0:
-            h_tm1 = h_tm1 * self.get_recurrent_dropout_mask(h_tm1)
-        gates = _normalize_centered_and_add(
-            z,
-            ops.matmul(h_tm1, constants["centered_recurrent_kernel"]),
-            constants["kernel_norm_gamma"],
-            constants["recurrent_norm_gamma"],
-            constants["gate_beta"],
-            self.norm_epsilon,
+            beta = beta + weights.pop("bias")
+        weights.update(
+            kernel=center_columns(weights["kernel"]),
+            input_gamma=ops.copy(self.kernel_norm_gamma),
+            input_beta=beta,
+            recurrent_gamma=ops.copy(self.recurrent_norm_gamma),
+            state_gamma=ops.copy(self.state_norm_gamma),
+            state_beta=ops.copy(self.state_norm_beta),
+            epsilon=self.norm_epsilon,
         )
-        i, f, g, o = ops.split(gates, 4, axis=-1)
-        c = self.recurrent_activation(f) * c_tm1 + self.recurrent_activation(i) * self.activation(g)
-        c_normed = _layer_norm(
-            c, constants["state_norm_gamma"], constants["state_norm_beta"], self.norm_epsilon
-        )
-        h = self.recurrent_activation(o) * self.activation(c_normed)
-        return h, [h, c]
-
-    supports_fused_sequence = True  # fused_sequence computes this recurrent_step
-
-    def fused_sequence(
-        self,
-        z,
-        states,
-        training=False,
-        recurrent_kernel=None,
-        constants=None,
-        keep_c=None,
-        keep_h=None,
-    ):
-        """`recurrent_step` over a whole time-major sequence, with the fused gradient
-        (`regkeras.fused.lstm_sequence`, which normalizes all three terms inside its loop)."""
-        h0, c0 = states
-        if constants is None:
-            constants = self.loop_constants(recurrent_kernel)
-        mask = None
-        if training and self.recurrent_dropout > 0:
-            mask = self.get_recurrent_dropout_mask(h0)
-        names = {
-            "input_gamma": "kernel_norm_gamma",
-            "input_beta": "gate_beta",
-            "recurrent_gamma": "recurrent_norm_gamma",
-            "state_gamma": "state_norm_gamma",
-            "state_beta": "state_norm_beta",
-        }
-        norm = {key: ops.cast(constants[name], z.dtype) for key, name in names.items()}
-        norm["epsilon"] = self.norm_epsilon
-        kernel = ops.cast(constants["centered_recurrent_kernel"], z.dtype)
-        return lstm_sequence(
-            z, h0, c0, kernel, None, mask, keep_c, keep_h, layer_norm=norm,
-            save_for_backward=training,
-        )
+        return weights
 
     def get_config(self):
         return {
@@ -316,7 +161,7 @@ class LayerNormLSTM(ProjectedLSTM):
     `U·h` and the cell state step by step. Compare `lstm_with_output_norm`, which normalizes
     only the layer's output.
 
-    Standalone: copy `normalization.py`, `recurrent.py`, `fused.py`, `validation.py` from
+    Standalone: copy `normalization.py`, `recurrent.py`, `engine.py`, `validation.py` from
     `regkeras/` into one package folder of your project; they import each other relatively and
     need only Keras (`tests/test_standalone.py` checks this).
 
@@ -347,7 +192,7 @@ class LayerNormLSTM(ProjectedLSTM):
     """
 
     cell_class = LayerNormLSTMCell
-    cell_args = LSTM_CELL_ARGS + NORM_ARGS
+    cell_args = LSTM_CELL_ARGS + ZONEOUT_ARGS + NORM_ARGS
 
     def __init__(
         self,
@@ -364,14 +209,6 @@ class LayerNormLSTM(ProjectedLSTM):
             norm_epsilon=norm_epsilon,
             **kwargs,
         )
-
-    def draw_per_call(self, time_steps, batch_size, training):
-        # The cell's per-call constants (centred recurrent kernel, summed biases) are made here,
-        # once, outside the time loop, from whatever recurrent kernel the draws chose.
-        per_step, per_call = super().draw_per_call(time_steps, batch_size, training)
-        per_call = dict(per_call)
-        per_call["constants"] = self.cell.loop_constants(per_call.pop("recurrent_kernel", None))
-        return per_step, per_call
 
 
 def lstm_with_output_norm(

@@ -1,32 +1,38 @@
-"""LSTM layers that regularize the recurrence: weight drop (DropConnect) and zoneout.
+"""The regkeras LSTM cells and layers: one engine, every regularizer of the recurrence.
 
-Every LSTM in regkeras (these and `regkeras.LayerNormLSTM`) shares one fast path,
-`ProjectedLSTM`. An LSTM step computes ``x_t·W + h_{t-1}·U``; only the second half depends on
-the previous step. So the layer first projects the whole sequence at once, one
-``[T·B, D] × [D, 4U]`` matmul, and the time loop then does only ``h·U``, the gates and the
-state update. `keras.layers.LSTM` on CPU computes ``x_t·W`` inside every step instead. The
-saving is clear on one core; on two, TensorFlow already overlaps Keras' per-step ``x_t·W`` with
-the recurrence, and the point of the shared path is that each regularizer adds only its own
-small per-step cost (numbers in ``benchmarks/RESULTS.md``).
+Every LSTM in regkeras (these and `regkeras.LayerNormLSTM`) computes its step with
+`regkeras.engine`, and every one of them takes every regularizer of the recurrence: dropout
+and recurrent dropout (Keras' arguments), `weight_dropout` (DropConnect on `U`, one mask per
+call), `zoneout_c`/`zoneout_h` (zoneout, fresh masks per step), on top of padding masks.
+`WeightDropLSTM` and `ZoneoutLSTM` are `ProjectedLSTM` with those regularizers on by default;
+`LayerNormLSTM(units, weight_dropout=0.5, zoneout_c=0.1)` combines all three.
 
-A cell therefore comes in two halves (`ProjectedLSTMCell`):
+An LSTM step computes ``x_t·W + h_{t-1}·U``; only the second half depends on the previous
+step. So the layer first projects the whole sequence at once, one ``[T·B, D] × [D, 4U]``
+matmul, and the time loop then does only ``h·U``, the gates and the state update.
+`keras.layers.LSTM` on CPU computes ``x_t·W`` inside every step instead. A cell therefore comes
+in two halves (`ProjectedLSTMCell`):
 
 - ``project_inputs(inputs)``: input dropout and ``x·W``, for one step or a whole sequence;
-- ``recurrent_step(z, states)``: everything that needs ``h_{t-1}``.
+- ``recurrent_step(z, states)``: everything that needs ``h_{t-1}``: the engine's step with the
+  cell's ``step_weights`` (`U` or weight drop's masked `U`, the bias or the norm vectors, the
+  recurrent-dropout mask) and ``keep_weights`` (zoneout).
 
 ``call`` chains the two, so each cell is also an ordinary Keras RNN cell
 (``keras.layers.RNN(ZoneoutLSTMCell(32))``). Random draws that must stay fixed for a whole
 sequence (the DropConnect mask) or that are needed at every step (zoneout masks) are made once
-per call, outside the loop, which keeps the loop free of random-number state.
+per call, outside the loop (``ProjectedLSTM.draw_per_call``), which keeps the loop free of
+random-number state.
 
-In training the layers go one step further (``fused="auto"``): instead of letting automatic
-differentiation unroll the backward pass of the step loop, they run the whole sequence with
-`regkeras.fused.lstm_sequence`, whose hand-written backward pass computes the weight gradients
-from the whole sequence in a few large products, as fused LSTM kernels do. A cell offers this
-through ``fused_sequence`` (and ``fused_keep_weights`` for zoneout); padding masks, reversed
-sequences, initial and carried states, dropout, weight drop, zoneout and layer norm all run on
-it, and the tests check it against automatic differentiation of the step loop.
+By default (``fused="auto"``) the layers run the whole sequence with
+`regkeras.engine.lstm_sequence`, whose hand-written backward pass computes the weight gradients
+from the whole sequence in a few large products, as fused LSTM kernels do; step by step
+(``fused=False``) each step uses the same forward and backward (`lstm_step_with_gradient`).
+The tests check both against automatic differentiation of the equations, NumPy references,
+finite differences and `keras.layers.LSTM`.
 """
+
+import inspect
 
 import keras
 from keras import ops
@@ -37,7 +43,7 @@ from keras import ops
 from keras.src.backend import rnn as _backend_rnn
 from keras.src.layers.rnn.dropout_rnn_cell import DropoutRNNCell
 
-from .fused import lstm_sequence
+from .engine import NORM_VECTORS, _as_tensor, lstm_sequence, lstm_step, lstm_step_with_gradient
 from .validation import (
     check_bool,
     check_choice,
@@ -76,6 +82,10 @@ LSTM_CELL_ARGS = (
 )
 
 
+# The zoneout rates every regkeras LSTM cell takes (0 by default).
+ZONEOUT_ARGS = ("zoneout_c", "zoneout_h")
+
+
 def _declares_fused_sequence(cls):
     """Whether the class that defines `cls.recurrent_step` declares `supports_fused_sequence`.
 
@@ -89,6 +99,12 @@ def _declares_fused_sequence(cls):
             return bool(own.get("supports_fused_sequence", False)) or (
                 own.get("fused_recurrent_step") is own["recurrent_step"])
     return False
+
+
+def _accepts(function, name):
+    """Whether `function` takes a keyword argument `name` (or any, through `**kwargs`)."""
+    parameters = inspect.signature(function).parameters.values()
+    return any(p.name == name or p.kind is p.VAR_KEYWORD for p in parameters)
 
 
 def reverse_time(x):
@@ -113,7 +129,7 @@ class ProjectedLSTMCell(keras.layers.Layer, DropoutRNNCell):
     so that `ProjectedLSTM` can run it on a whole sequence at once; `recurrent_step` holds the
     rest. Subclasses change one half or the other.
 
-    Standalone: copy `recurrent.py`, `fused.py`, `validation.py` from `regkeras/` into one
+    Standalone: copy `recurrent.py`, `engine.py`, `validation.py` from `regkeras/` into one
     package folder of your project; they import each other relatively and need only Keras
     (`tests/test_standalone.py` checks this).
 
@@ -131,6 +147,8 @@ class ProjectedLSTMCell(keras.layers.Layer, DropoutRNNCell):
         recurrent_dropout: Float in [0, 1), fraction of `h_{t-1}` dropped before `U`; one
             mask per sequence (Gal & Ghahramani 2016).
         seed: Integer seed for the cell's random draws.
+        zoneout_c, zoneout_h: Floats in [0, 1), zoneout rates of the cell and hidden states
+            (Krueger et al. 2016; see `ZoneoutLSTMCell`). Default 0: no zoneout.
 
     Call arguments:
         inputs: A 2D tensor `(batch, features)`.
@@ -166,6 +184,8 @@ class ProjectedLSTMCell(keras.layers.Layer, DropoutRNNCell):
         dropout=0.0,
         recurrent_dropout=0.0,
         seed=None,
+        zoneout_c=0.0,
+        zoneout_h=0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -185,6 +205,8 @@ class ProjectedLSTMCell(keras.layers.Layer, DropoutRNNCell):
         self.bias_constraint = keras.constraints.get(bias_constraint)
         self.dropout = check_rate("dropout", dropout)
         self.recurrent_dropout = check_rate("recurrent_dropout", recurrent_dropout)
+        self.zoneout_c = check_rate("zoneout_c", zoneout_c)
+        self.zoneout_h = check_rate("zoneout_h", zoneout_h)
         self.seed = check_seed("seed", seed)
         self.seed_generator = keras.random.SeedGenerator(self.seed)
         self.state_size = [self.units, self.units]
@@ -244,27 +266,80 @@ class ProjectedLSTMCell(keras.layers.Layer, DropoutRNNCell):
             inputs = inputs * self.get_dropout_mask(inputs)
         return ops.matmul(inputs, self.kernel)
 
-    def gates(self, z, h_tm1, training=False, recurrent_kernel=None):
-        """The four gate pre-activations `z + dropout(h_{t-1})·U + b`, split as (i, f, c, o)."""
-        if training and self.recurrent_dropout > 0:
-            h_tm1 = h_tm1 * self.get_recurrent_dropout_mask(h_tm1)
-        if recurrent_kernel is None:
-            recurrent_kernel = self.recurrent_kernel
-        z = z + ops.matmul(h_tm1, recurrent_kernel)
-        if self.use_bias:
-            z = z + self.bias
-        return ops.split(z, 4, axis=-1)
+    def step_weights(self, h, training=False, recurrent_kernel=None):
+        """The weights of the engine's step (`regkeras.engine`), made once per call.
 
-    def recurrent_step(self, z, states, training=False, recurrent_kernel=None):
+        `U` (or `recurrent_kernel` when given: weight drop passes its masked matrix), the
+        bias, and in training the recurrent-dropout mask for `h` (one per sequence). Read
+        here, once, rather than inside the time loop: a variable used inside the loop is
+        read, and its value kept for the backward pass, at every step.
+        """
+        weights = {"kernel": _as_tensor(self.recurrent_kernel if recurrent_kernel is None
+                                        else recurrent_kernel)}
+        if self.use_bias:
+            weights["bias"] = ops.copy(self.bias)
+        if training and self.recurrent_dropout > 0:
+            weights["recurrent_mask"] = self.get_recurrent_dropout_mask(h)
+        return weights
+
+    def sample_zoneout_masks(self, shape):
+        """Boolean keep-masks `(keep_c, keep_h)` of shape `shape + (units,)`.
+
+        `True` means the unit keeps its old value; it is `True` with probability `zoneout_c`
+        (resp. `zoneout_h`).
+        """
+        shape = tuple(shape) + (self.units,)
+        keep_c = keras.random.uniform(shape, seed=self.seed_generator) < self.zoneout_c
+        keep_h = keras.random.uniform(shape, seed=self.seed_generator) < self.zoneout_h
+        return keep_c, keep_h
+
+    def keep_weights(self, keep_c=None, keep_h=None):
+        """The engine's keep weights `(k_c, k_h)` for zoneout.
+
+        Given masks (training: `sample_zoneout_masks`, True = keep the old value) become 0/1
+        weights; without them a step uses the expectation, the zoneout rate itself
+        (`z · old + (1 - z) · new`); None where the rate is 0 (always the new state).
+        """
+        weights = []
+        for mask, rate in ((keep_c, self.zoneout_c), (keep_h, self.zoneout_h)):
+            if rate == 0:
+                weights.append(None)
+            elif mask is not None:
+                weights.append(ops.cast(mask, self.compute_dtype))
+            else:
+                weights.append(ops.convert_to_tensor(rate, dtype=self.compute_dtype))
+        return tuple(weights)
+
+    def fused_keep_weights(self, per_step, training=False):
+        """`keep_weights` of the per-step draws of `ProjectedLSTM.draw_per_call` (older name)."""
+        return self.keep_weights(per_step.get("keep_c"), per_step.get("keep_h"))
+
+    def uses_engine_gradient(self):
+        """Whether the engine's hand-written backward applies (sigmoid gates, tanh)."""
+        return (self.activation is keras.activations.tanh
+                and self.recurrent_activation is keras.activations.sigmoid)
+
+    def recurrent_step(
+        self, z, states, training=False, recurrent_kernel=None, keep_c=None, keep_h=None,
+        weights=None,
+    ):
         """One step from the projected input `z` (`(batch, 4·units)`) and `states = [h, c]`.
 
+        The engine's step (`regkeras.engine.lstm_step`) with this cell's weights:
         `recurrent_kernel`, when given, replaces `U` for this step (weight drop passes the
-        masked matrix here).
+        masked matrix here); `keep_c`, `keep_h` are zoneout's boolean keep masks (training),
+        without which a cell with zoneout uses its expectation; `weights`, when given, is
+        `step_weights(...)` made once per call by the layer.
         """
         h_tm1, c_tm1 = states
-        i, f, g, o = self.gates(z, h_tm1, training, recurrent_kernel)
-        c = self.recurrent_activation(f) * c_tm1 + self.recurrent_activation(i) * self.activation(g)
-        h = self.recurrent_activation(o) * self.activation(c)
+        if weights is None:
+            weights = self.step_weights(h_tm1, training, recurrent_kernel)
+        keep_c, keep_h = self.keep_weights(keep_c, keep_h)
+        if self.uses_engine_gradient():
+            h, c = lstm_step_with_gradient(z, h_tm1, c_tm1, weights, keep_c, keep_h)
+        else:  # other activations: automatic differentiation of the same forward step
+            h, c = lstm_step(z, h_tm1, c_tm1, weights, keep_c, keep_h,
+                             self.activation, self.recurrent_activation)
         return h, [h, c]
 
     # This class's `fused_sequence` computes exactly its `recurrent_step`: the explicit
@@ -273,7 +348,20 @@ class ProjectedLSTMCell(keras.layers.Layer, DropoutRNNCell):
     supports_fused_sequence = True
 
     def call(self, inputs, states, training=False):
-        return self.recurrent_step(self.project_inputs(inputs, training), states, training)
+        keep_c = keep_h = None
+        if training and (self.zoneout_c > 0 or self.zoneout_h > 0):
+            if keras.backend.backend() == "jax":
+                # Masks drawn inside lax.scan's traced step would silently repeat at every step
+                # and every call: refuse rather than train with the wrong regularizer.
+                raise NotImplementedError(
+                    f"{type(self).__name__} cannot draw fresh zoneout masks per step inside "
+                    "keras.layers.RNN on the JAX backend (the step is traced once). Use the "
+                    "layer (regkeras.ZoneoutLSTM, LayerNormLSTM, ... with zoneout_c/zoneout_h), "
+                    "which draws every step's masks before the loop."
+                )
+            keep_c, keep_h = self.sample_zoneout_masks(ops.shape(inputs)[:1])
+        z = self.project_inputs(inputs, training)
+        return self.recurrent_step(z, states, training, keep_c=keep_c, keep_h=keep_h)
 
     def fused_unsupported_reason(self):
         """Why `fused_sequence` cannot stand in for stepping `recurrent_step`, or None.
@@ -291,32 +379,27 @@ class ProjectedLSTMCell(keras.layers.Layer, DropoutRNNCell):
                     "`supports_fused_sequence = True` (and a matching `fused_sequence`)")
         return None
 
-    def fused_keep_weights(self, per_step, training=False):
-        """`(keep_c, keep_h)` for `fused_sequence` from the layer's per-step draws.
-
-        None, None here: a plain LSTM always takes the new state.
-        """
-        return None, None
-
     def fused_sequence(
-        self, z, states, training=False, recurrent_kernel=None, keep_c=None, keep_h=None
+        self, z, states, training=False, recurrent_kernel=None, keep_c=None, keep_h=None,
+        weights=None,
     ):
         """Runs `recurrent_step` over a whole time-major sequence, with the fused gradient.
 
         `z` is `project_inputs` of the sequence, `(T, batch, 4·units)`; `keep_c`, `keep_h`
-        are keep weights for `regkeras.fused.lstm_sequence`. Returns
-        `(outputs, h_T, c_T)`, outputs time-major.
+        are the engine's keep weights (zoneout and padding together, made by the layer);
+        `weights` is `step_weights(...)`. Returns `(outputs, h_T, c_T)`, outputs time-major.
         """
         h0, c0 = states
-        mask = None
-        if training and self.recurrent_dropout > 0:
-            mask = self.get_recurrent_dropout_mask(h0)
-        if recurrent_kernel is None:
-            # A tensor, not the variable: the custom gradient must see only its inputs.
-            recurrent_kernel = ops.copy(self.recurrent_kernel)
-        bias = ops.copy(self.bias) if self.use_bias else None
+        if weights is None:
+            weights = self.step_weights(h0, training, recurrent_kernel)
+        norm = None
+        if "input_gamma" in weights:
+            norm = {k: ops.cast(weights[k], z.dtype) for k in NORM_VECTORS}
+            norm["epsilon"] = weights["epsilon"]
         return lstm_sequence(
-            z, h0, c0, recurrent_kernel, bias, mask, keep_c, keep_h, save_for_backward=training
+            z, h0, c0, ops.cast(weights["kernel"], z.dtype), weights.get("bias"),
+            weights.get("recurrent_mask"), keep_c, keep_h, layer_norm=norm,
+            save_for_backward=training,
         )
 
     def get_initial_state(self, batch_size=None):
@@ -342,6 +425,8 @@ class ProjectedLSTMCell(keras.layers.Layer, DropoutRNNCell):
             "dropout": self.dropout,
             "recurrent_dropout": self.recurrent_dropout,
             "seed": self.seed,
+            "zoneout_c": self.zoneout_c,
+            "zoneout_h": self.zoneout_h,
         }
         return {**super().get_config(), **config}
 
@@ -357,7 +442,7 @@ class ProjectedLSTM(keras.layers.RNN):
     initial states behave exactly as in Keras. Used as is, it is a plain LSTM with Keras' weight
     layout: `layer.set_weights(keras_lstm.get_weights())` gives the same outputs.
 
-    Standalone: copy `recurrent.py`, `fused.py`, `validation.py` from `regkeras/` into one
+    Standalone: copy `recurrent.py`, `engine.py`, `validation.py` from `regkeras/` into one
     package folder of your project; they import each other relatively and need only Keras
     (`tests/test_standalone.py` checks this).
 
@@ -369,13 +454,18 @@ class ProjectedLSTM(keras.layers.RNN):
         stateful: Carry the final states of a batch over as initial states of the next.
         unroll: Unroll the time loop (needs a fixed sequence length).
         fused: How the time loop runs. `"auto"` (default): as one whole-sequence op with
-            a hand-written backward pass (`regkeras.fused.lstm_sequence`: the weight
+            a hand-written backward pass (`regkeras.engine.lstm_sequence`: the weight
             gradients come from the whole sequence in a few large products, as in cuDNN's
             and PyTorch's fused LSTMs; at inference it keeps no intermediates) whenever the
             configuration allows, else step by step, differentiated automatically. `True`:
             fused, or a `ValueError` if the configuration does not allow it (`unroll=True`,
             an activation other than tanh/sigmoid). `False`: always step by step. Both
             compute the same function.
+        weight_dropout: Float in [0, 1), DropConnect on the recurrent kernel `U` in
+            training: one mask per call, shared by every step and sequence (Merity et al.
+            2017; see `WeightDropLSTM`). Default 0.
+        zoneout_c, zoneout_h: Floats in [0, 1), zoneout rates of the cell and hidden states
+            (Krueger et al. 2016; see `ZoneoutLSTMCell`). Default 0.
         **kwargs: Every other `keras.layers.LSTM` argument: `activation`,
             `recurrent_activation`, `use_bias`, the initializers, regularizers and constraints,
             `unit_forget_bias`, `dropout`, `recurrent_dropout`, `seed`,
@@ -399,7 +489,7 @@ class ProjectedLSTM(keras.layers.RNN):
     """
 
     cell_class = ProjectedLSTMCell
-    cell_args = LSTM_CELL_ARGS
+    cell_args = LSTM_CELL_ARGS + ZONEOUT_ARGS
 
     def __init__(
         self,
@@ -410,10 +500,12 @@ class ProjectedLSTM(keras.layers.RNN):
         stateful=False,
         unroll=False,
         fused="auto",
+        weight_dropout=0.0,
         **kwargs,
     ):
         for flag in ("return_sequences", "return_state", "go_backwards", "stateful", "unroll"):
             check_bool(flag, locals()[flag])
+        self.weight_dropout = check_rate("weight_dropout", weight_dropout)
         self.fused = fused if isinstance(fused, bool) else check_choice(
             "fused", fused, ("auto",), lower=False, requirement="'auto', True or False")
         cell = self.cell_class(
@@ -451,15 +543,32 @@ class ProjectedLSTM(keras.layers.RNN):
     def units(self):
         return self.cell.units
 
+    def sample_weight_mask(self):
+        """A fresh keep-mask for `U`: shape `(units, 4 * units)`, 1 = kept, 0 = dropped."""
+        cell = self.cell
+        noise = keras.random.uniform(cell.recurrent_kernel.shape, seed=cell.seed_generator)
+        return ops.cast(noise >= self.weight_dropout, cell.compute_dtype)
+
     def draw_per_call(self, time_steps, batch_size, training):
-        """Random draws made once per call, before the loop. Subclasses override this.
+        """Random draws made once per call, before the loop. Subclasses may add their own.
 
         Returns `(per_step, per_call)`: two dicts of keyword arguments for
         `cell.recurrent_step`. Values in `per_step` are time-major tensors `(T, batch, ...)`,
         sliced one step at a time by the loop; values in `per_call` are used whole at every
-        step.
+        step. In training: weight drop's masked `U` (`recurrent_kernel`, one mask per call)
+        and zoneout's keep masks for every step (`keep_c`, `keep_h`).
         """
-        return {}, {}
+        per_step, per_call = {}, {}
+        if not training:
+            return per_step, per_call
+        if self.weight_dropout > 0:
+            kernel = self.cell.recurrent_kernel * self.sample_weight_mask()
+            per_call["recurrent_kernel"] = kernel / (1.0 - self.weight_dropout)
+        cell = self.cell
+        if getattr(cell, "zoneout_c", 0) > 0 or getattr(cell, "zoneout_h", 0) > 0:
+            keep_c, keep_h = cell.sample_zoneout_masks((time_steps, batch_size))
+            per_step.update(keep_c=keep_c, keep_h=keep_h)
+        return per_step, per_call
 
     def inner_loop(self, sequences, initial_state, mask, training=False):
         # Called by keras.layers.RNN.call, which has already prepared the initial (or stored)
@@ -476,12 +585,20 @@ class ProjectedLSTM(keras.layers.RNN):
         per_step, per_call = self.draw_per_call(time_steps, batch_size, training)
         if mask is not None:
             mask = ops.transpose(mask, (1, 0))
+        per_call = dict(per_call)
+        drawn_kernel = per_call.pop("recurrent_kernel", None)
+        # The step's weights, read once for the whole call (from the masked U if drawn).
+        weights = cell.step_weights(initial_state[0], training, drawn_kernel)
         if (
             self.fused_unsupported_reason() is None
             and set(per_step) <= {"keep_c", "keep_h"}
-            and set(per_call) <= {"recurrent_kernel", "constants"}
+            and not per_call
         ):
-            return self.fused_loop(projected, initial_state, mask, per_step, per_call, training)
+            return self.fused_loop(projected, initial_state, mask, per_step, weights, training)
+        if _accepts(cell.recurrent_step, "weights"):
+            per_call["weights"] = weights
+        elif drawn_kernel is not None:  # a step written before `weights` existed
+            per_call["recurrent_kernel"] = drawn_kernel
 
         names = list(per_step)
 
@@ -504,7 +621,7 @@ class ProjectedLSTM(keras.layers.RNN):
         )
         return last_output, ops.transpose(outputs, (1, 0, 2)), states
 
-    def fused_loop(self, projected, initial_state, mask, per_step, per_call, training):
+    def fused_loop(self, projected, initial_state, mask, per_step, weights, training):
         """`inner_loop` with `cell.fused_sequence`: the same results as `keras.layers.RNN`.
 
         A padded step keeps the previous state (keep weight 1); its output is the previous
@@ -512,7 +629,7 @@ class ProjectedLSTM(keras.layers.RNN):
         loops do), or zeros with `zero_output_for_mask`.
         """
         cell = self.cell
-        keep_c, keep_h = cell.fused_keep_weights(per_step, training)
+        keep_c, keep_h = cell.keep_weights(per_step.get("keep_c"), per_step.get("keep_h"))
         if mask is not None:
             padded = 1.0 - ops.cast(mask[..., None], projected.dtype)  # (T, batch, 1)
             keep_c = padded if keep_c is None else padded + (1.0 - padded) * keep_c
@@ -521,7 +638,8 @@ class ProjectedLSTM(keras.layers.RNN):
             projected, mask = ops.flip(projected, axis=0), reverse_time(mask)
             keep_c, keep_h = reverse_time(keep_c), reverse_time(keep_h)
         outputs, h, c = cell.fused_sequence(
-            projected, list(initial_state), training, keep_c=keep_c, keep_h=keep_h, **per_call
+            projected, list(initial_state), training, keep_c=keep_c, keep_h=keep_h,
+            weights=weights,
         )
         if mask is not None:
             shown = None
@@ -541,7 +659,8 @@ class ProjectedLSTM(keras.layers.RNN):
         cell_config = self.cell.get_config()
         for key in ("name", "trainable", "dtype"):
             cell_config.pop(key, None)
-        return {**config, **cell_config, "fused": self.fused}
+        return {**config, **cell_config, "fused": self.fused,
+                "weight_dropout": self.weight_dropout}
 
     @classmethod
     def from_config(cls, config):
@@ -553,7 +672,7 @@ def _cell_property(name):
 
 
 # As keras.layers.LSTM does, the layer shows its cell's settings (`layer.recurrent_dropout`, ...).
-for _name in LSTM_CELL_ARGS:
+for _name in LSTM_CELL_ARGS + ZONEOUT_ARGS:
     if _name != "seed":
         setattr(ProjectedLSTM, _name, _cell_property(_name))
 
@@ -567,9 +686,11 @@ class WeightDropLSTM(ProjectedLSTM):
     and runs every time step, for every sequence in the batch, with that one matrix. Unlike
     dropout on `h`, this leaves the recurrent state itself intact. At inference `U` is used
     unchanged, so the layer is an ordinary LSTM; with `weight_dropout=0` it computes the same
-    numbers as `keras.layers.LSTM` with the same weights.
+    numbers as `keras.layers.LSTM` with the same weights. It is `ProjectedLSTM` with
+    `weight_dropout` on by default: zoneout (`zoneout_c`, `zoneout_h`) and dropout combine
+    with it, and `LayerNormLSTM(weight_dropout=...)` is the layer-normalized form.
 
-    Standalone: copy `recurrent.py`, `fused.py`, `validation.py` from `regkeras/` into one
+    Standalone: copy `recurrent.py`, `engine.py`, `validation.py` from `regkeras/` into one
     package folder of your project; they import each other relatively and need only Keras
     (`tests/test_standalone.py` checks this).
 
@@ -600,23 +721,7 @@ class WeightDropLSTM(ProjectedLSTM):
     """
 
     def __init__(self, units, weight_dropout=0.5, **kwargs):
-        self.weight_dropout = check_rate("weight_dropout", weight_dropout)
-        super().__init__(units, **kwargs)
-
-    def sample_weight_mask(self):
-        """A fresh keep-mask for `U`: shape `(units, 4 * units)`, 1 = kept, 0 = dropped."""
-        cell = self.cell
-        noise = keras.random.uniform(cell.recurrent_kernel.shape, seed=cell.seed_generator)
-        return ops.cast(noise >= self.weight_dropout, cell.compute_dtype)
-
-    def draw_per_call(self, time_steps, batch_size, training):
-        if not (training and self.weight_dropout > 0):
-            return {}, {}
-        kernel = self.cell.recurrent_kernel * self.sample_weight_mask()
-        return {}, {"recurrent_kernel": kernel / (1.0 - self.weight_dropout)}
-
-    def get_config(self):
-        return {**super().get_config(), "weight_dropout": self.weight_dropout}
+        super().__init__(units, weight_dropout=weight_dropout, **kwargs)
 
 
 @keras.saving.register_keras_serializable(package="regkeras")
@@ -635,7 +740,7 @@ class ZoneoutLSTMCell(ProjectedLSTMCell):
     drawn inside the step would repeat at every step and every call; the cell therefore
     raises `NotImplementedError` in training on JAX (inference works on every backend).
 
-    Standalone: copy `recurrent.py`, `fused.py`, `validation.py` from `regkeras/` into one
+    Standalone: copy `recurrent.py`, `engine.py`, `validation.py` from `regkeras/` into one
     package folder of your project; they import each other relatively and need only Keras
     (`tests/test_standalone.py` checks this).
 
@@ -664,81 +769,7 @@ class ZoneoutLSTMCell(ProjectedLSTMCell):
     """
 
     def __init__(self, units, zoneout_c=0.5, zoneout_h=0.05, **kwargs):
-        super().__init__(units, **kwargs)
-        self.zoneout_c = check_rate("zoneout_c", zoneout_c)
-        self.zoneout_h = check_rate("zoneout_h", zoneout_h)
-
-    def sample_zoneout_masks(self, shape):
-        """Boolean keep-masks `(keep_c, keep_h)` of shape `shape + (units,)`.
-
-        `True` means the unit keeps its old value; it is `True` with probability `zoneout_c`
-        (resp. `zoneout_h`).
-        """
-        shape = tuple(shape) + (self.units,)
-        keep_c = keras.random.uniform(shape, seed=self.seed_generator) < self.zoneout_c
-        keep_h = keras.random.uniform(shape, seed=self.seed_generator) < self.zoneout_h
-        return keep_c, keep_h
-
-    def recurrent_step(
-        self, z, states, training=False, recurrent_kernel=None, keep_c=None, keep_h=None
-    ):
-        """As `ProjectedLSTMCell.recurrent_step`, then zoneout.
-
-        With the boolean masks `keep_c`, `keep_h` (training) each unit takes its old value
-        where its mask is `True`; without them (inference) the step returns the expectation
-        `z · old + (1 - z) · new`.
-        """
-        h_tm1, c_tm1 = states
-        h, (_, c) = super().recurrent_step(z, states, training, recurrent_kernel)
-        if keep_c is not None:
-            if self.zoneout_c > 0:
-                c = ops.where(keep_c, c_tm1, c)
-            if self.zoneout_h > 0:
-                h = ops.where(keep_h, h_tm1, h)
-        else:
-            # z·old + (1 - z)·new, written with one multiplication.
-            if self.zoneout_c > 0:
-                c = c + self.zoneout_c * (c_tm1 - c)
-            if self.zoneout_h > 0:
-                h = h + self.zoneout_h * (h_tm1 - h)
-        return h, [h, c]
-
-    supports_fused_sequence = True  # fused_sequence computes this recurrent_step
-
-    def fused_keep_weights(self, per_step, training=False):
-        """The zoneout masks of `ZoneoutLSTM.draw_per_call` as 0/1 keep weights in training,
-        the zoneout rates (the expectation) at inference; None for a rate of 0."""
-        weights = []
-        for name, rate in (("keep_c", self.zoneout_c), ("keep_h", self.zoneout_h)):
-            if rate == 0:
-                weights.append(None)
-            elif name in per_step:
-                weights.append(ops.cast(per_step[name], self.compute_dtype))
-            else:
-                weights.append(ops.convert_to_tensor(rate, dtype=self.compute_dtype))
-        return tuple(weights)
-
-    def call(self, inputs, states, training=False):
-        keep_c = keep_h = None
-        if training and (self.zoneout_c > 0 or self.zoneout_h > 0):
-            if keras.backend.backend() == "jax":
-                # Masks drawn inside lax.scan's traced step would silently repeat at every step
-                # and every call: refuse rather than train with the wrong regularizer.
-                raise NotImplementedError(
-                    "ZoneoutLSTMCell cannot draw fresh zoneout masks per step inside "
-                    "keras.layers.RNN on the JAX backend (the step is traced once). Use "
-                    "regkeras.ZoneoutLSTM, which draws every step's masks before the loop."
-                )
-            keep_c, keep_h = self.sample_zoneout_masks(ops.shape(inputs)[:1])
-        z = self.project_inputs(inputs, training)
-        return self.recurrent_step(z, states, training, keep_c=keep_c, keep_h=keep_h)
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "zoneout_c": self.zoneout_c,
-            "zoneout_h": self.zoneout_h,
-        }
+        super().__init__(units, zoneout_c=zoneout_c, zoneout_h=zoneout_h, **kwargs)
 
 
 @keras.saving.register_keras_serializable(package="regkeras")
@@ -750,7 +781,7 @@ class ZoneoutLSTM(ProjectedLSTM):
     before the loop. Training uses random masks (separate rates for the cell state `c` and
     the hidden state `h`); inference uses the expectation `z · old + (1 - z) · new`.
 
-    Standalone: copy `recurrent.py`, `fused.py`, `validation.py` from `regkeras/` into one
+    Standalone: copy `recurrent.py`, `engine.py`, `validation.py` from `regkeras/` into one
     package folder of your project; they import each other relatively and need only Keras
     (`tests/test_standalone.py` checks this).
 
@@ -782,14 +813,6 @@ class ZoneoutLSTM(ProjectedLSTM):
     """
 
     cell_class = ZoneoutLSTMCell
-    cell_args = LSTM_CELL_ARGS + ("zoneout_c", "zoneout_h")
 
     def __init__(self, units, zoneout_c=0.5, zoneout_h=0.05, **kwargs):
         super().__init__(units, zoneout_c=zoneout_c, zoneout_h=zoneout_h, **kwargs)
-
-    def draw_per_call(self, time_steps, batch_size, training):
-        cell = self.cell
-        if not (training and (cell.zoneout_c > 0 or cell.zoneout_h > 0)):
-            return {}, {}
-        keep_c, keep_h = cell.sample_zoneout_masks((time_steps, batch_size))
-        return {"keep_c": keep_c, "keep_h": keep_h}, {}

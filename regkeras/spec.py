@@ -34,8 +34,10 @@ __all__ = ["LanguageModelSpec"]
 CELLS = ("lstm", "gru", "rnn")
 LAYER_NORMS = (None, "cell", "output")
 OUTPUTS = ("logits", "probabilities")
-# The switches that replace the LSTM layer by another one (so at most one of them, lstm only).
-_LAYER_REPLACING = ("weight_drop", "layer_norm='cell'", "zoneout")
+# The switches that need regkeras' LSTM layers (cell="lstm"); any of them combine.
+_LSTM_ONLY = ("weight_dropout", "layer_norm='cell'", "zoneout")
+# Field names of earlier versions, read from saved specs: old name -> current name.
+RENAMED_FIELDS = {"weight_drop": "weight_dropout"}
 
 
 def _units_per_layer(units, num_layers):
@@ -106,7 +108,7 @@ class LanguageModelSpec:
     Args:
         vocab_size: Positive integer, the number of token ids.
         embedding_dim, units, num_layers, cell, dropout, input_dropout, hidden_dropout,
-        output_dropout, variational, recurrent_dropout, weight_drop, embedding_dropout,
+        output_dropout, variational, recurrent_dropout, weight_dropout, embedding_dropout,
         layer_norm, zoneout, ar, tar, tie_weights, l2, stateful, batch_size, seq_len,
         mask_zero, output, fused_lstm, seed, name: as in `build_language_model`.
 
@@ -137,7 +139,7 @@ class LanguageModelSpec:
     output_dropout: float | None = None
     variational: bool = False
     recurrent_dropout: float = 0.0
-    weight_drop: float = 0.0
+    weight_dropout: float = 0.0
     embedding_dropout: float = 0.0
     layer_norm: str | None = None
     zoneout: tuple = 0.0
@@ -166,7 +168,7 @@ class LanguageModelSpec:
         rates = {key: _optional_rate(key, getattr(self, key))
                  for key in ("input_dropout", "hidden_dropout", "output_dropout")}
         variational = check_bool("variational", self.variational)
-        for key in ("recurrent_dropout", "weight_drop", "embedding_dropout"):
+        for key in ("recurrent_dropout", "weight_dropout", "embedding_dropout"):
             set_(key, check_rate(key, getattr(self, key)))
         set_("layer_norm", _layer_norm_mode(self.layer_norm))
         set_("zoneout", _zoneout_pair(self.zoneout))
@@ -204,20 +206,14 @@ class LanguageModelSpec:
         object.__setattr__(self, "variational", variational and bool(nonzero))
 
     def _check_combinations(self):
-        replacing = {"weight_drop": self.weight_drop > 0.0,
-                     "layer_norm='cell'": self.layer_norm == "cell",
-                     "zoneout": self.zoneout != (0.0, 0.0)}
-        chosen = [key for key in _LAYER_REPLACING if replacing[key]]
+        needs_lstm = {"weight_dropout": self.weight_dropout > 0.0,
+                      "layer_norm='cell'": self.layer_norm == "cell",
+                      "zoneout": self.zoneout != (0.0, 0.0)}
+        chosen = [key for key in _LSTM_ONLY if needs_lstm[key]]
         if self.cell != "lstm" and chosen:
             raise ValueError(
                 f"{', '.join(f'`{key}`' for key in chosen)} need(s) cell='lstm'. "
                 f"Received: cell={self.cell!r}"
-            )
-        if len(chosen) > 1:
-            raise ValueError(
-                f"{' and '.join(f'`{key}`' for key in chosen)} each replace the LSTM layer by a "
-                "different layer (WeightDropLSTM, LayerNormLSTM, ZoneoutLSTM); choose one of "
-                "them. layer_norm='output' can be combined with any of them."
             )
         if self.stateful and self.batch_size is None:
             raise ValueError("`stateful=True` needs a fixed `batch_size` (an integer). "
@@ -242,7 +238,7 @@ class LanguageModelSpec:
     @property
     def plain_lstm(self):
         """Whether the recurrent layers are plain LSTMs (no switch replaces the layer)."""
-        return self.cell == "lstm" and not (self.weight_drop or self.layer_norm == "cell"
+        return self.cell == "lstm" and not (self.weight_dropout or self.layer_norm == "cell"
                                             or self.zoneout != (0.0, 0.0))
 
     def text(self):
@@ -259,7 +255,7 @@ class LanguageModelSpec:
                 parts.append("dropout in/hidden/out " + "/".join(map(_number, triple))
                              + f" ({kind})")
         for label, value in (("recurrent dropout", self.recurrent_dropout),
-                             ("weight drop", self.weight_drop),
+                             ("weight drop", self.weight_dropout),
                              ("embedding dropout", self.embedding_dropout)):
             if value:
                 parts.append(f"{label} {_number(value)}")
@@ -312,11 +308,13 @@ class LanguageModelSpec:
 
     @classmethod
     def from_config(cls, config):
-        """The spec of a `to_config()` dict (unknown keys are an error)."""
+        """The spec of a `to_config()` dict (unknown keys are an error; the names of earlier
+        versions, such as `weight_drop`, are read as their current ones)."""
         if not isinstance(config, dict):
             raise TypeError(message("config", "a dict from LanguageModelSpec.to_config()",
                                     config))
         fields = {f.name for f in dataclasses.fields(cls)}
+        config = {RENAMED_FIELDS.get(key, key): value for key, value in config.items()}
         unknown = sorted(set(config) - fields)
         if unknown:
             raise ValueError(f"Unknown LanguageModelSpec field(s) {unknown}; known: "

@@ -54,7 +54,8 @@ import os
 
 import keras
 
-from regkeras.experiments import _train_dataset, format_table
+from regkeras.data import training_windows, vocabulary_size
+from regkeras.experiments import format_table
 from regkeras.callbacks import BestWeightsEarlyStopping
 from regkeras.optimizers import make_adamw
 from regkeras.validation import (
@@ -249,7 +250,7 @@ def _hypermodel_class():
             if train_ids is None or val_ids is None:
                 raise ValueError("`train_ids` and `val_ids` are required.")
             patience = self.declare(hp)["patience"]
-            train_ds, steps = _train_dataset(train_ids, seq_len, batch_size, self.seed,
+            train_ds, steps = training_windows(train_ids, seq_len, batch_size, self.seed,
                                              initial_epoch, epochs, steps_per_epoch)
             from regkeras.data import window_dataset
 
@@ -525,7 +526,6 @@ def tune(
             raise ImportError("tuner='bayesian' needs scikit-learn (KerasTuner's Gaussian "
                               "process): `pip install keras-tuner[bayesian]`, or use "
                               "tuner='random' or 'hyperband'.")
-    from regkeras.experiments import _vocab_size
 
     if isinstance(corpus, str):
         from regkeras.data import load_corpus
@@ -535,7 +535,7 @@ def tune(
         if not hasattr(corpus, attr):
             raise TypeError("`corpus` must be a corpus name or a regkeras.data.Corpus (with "
                             f"vocab, train_ids, val_ids); it has no {attr!r}.")
-    hypermodel = _hypermodel_class()(_vocab_size(corpus.vocab), model_kwargs=model_kwargs,
+    hypermodel = _hypermodel_class()(vocabulary_size(corpus.vocab), model_kwargs=model_kwargs,
                                      learning_rate=learning_rate, seed=seed, **(space or {}))
     # KerasTuner's oracle reads seed=0 as "no seed" and draws a random one, so it gets
     # seed + 1: every seed, 0 included, gives a repeatable search.

@@ -211,6 +211,12 @@ LAYER_KINDS = {
     "zoneout": lambda **kw: regkeras.ZoneoutLSTM(U, zoneout_c=0.3, zoneout_h=0.2, **kw),
     "layer_norm": lambda **kw: regkeras.LayerNormLSTM(U, **kw),
     "layer_norm_dropout": lambda **kw: regkeras.LayerNormLSTM(U, recurrent_dropout=0.3, **kw),
+    # Every regularizer of the recurrence in one layer (one engine: they combine).
+    "zoneout_weight_drop": lambda **kw: regkeras.ZoneoutLSTM(
+        U, zoneout_c=0.3, zoneout_h=0.2, weight_dropout=0.4, **kw),
+    "layer_norm_everything": lambda **kw: regkeras.LayerNormLSTM(
+        U, dropout=0.2, recurrent_dropout=0.3, weight_dropout=0.4, zoneout_c=0.3,
+        zoneout_h=0.2, **kw),
 }
 # (mask, go_backwards, zero_output_for_mask, initial_state): every kind runs all-off, all-on
 # and two mixed settings, so each flag meets each layer without the full product.
@@ -246,6 +252,15 @@ def test_fused_layer_equals_step_by_step_in_training(kind, flags, gradients):
 def test_fused_layer_equals_step_by_step_in_inference(kind, gradients):
     """At inference (zoneout's expectation, no dropout) too, gradients included."""
     check_fused_equals_step_by_step(kind, FLAG_SETS[2], False, gradients)
+
+
+@pytest.mark.parametrize("kind", sorted(LAYER_KINDS))
+def test_fused_layer_equals_autodiff_of_the_engine_step(kind, gradients, monkeypatch):
+    """The step-by-step layer uses the engine's hand-written backward too; with it switched
+    off, Keras' automatic differentiation of the forward step is the independent reference
+    for the fused sequence (training, every flag on)."""
+    monkeypatch.setattr(regkeras.ProjectedLSTMCell, "uses_engine_gradient", lambda self: False)
+    check_fused_equals_step_by_step(kind, FLAG_SETS[1], True, gradients)
 
 
 def check_fused_equals_step_by_step(kind, flags, training, gradients):
@@ -292,7 +307,6 @@ def test_auto_uses_the_fused_sequence_in_training_and_inference(monkeypatch):
         return original(*args, **kwargs)
 
     monkeypatch.setattr(regkeras.recurrent, "lstm_sequence", counting)
-    monkeypatch.setattr(regkeras.normalization, "lstm_sequence", counting)
     x = np.ones((B, T, D), "float32")
     for layer in (regkeras.WeightDropLSTM(U), regkeras.ZoneoutLSTM(U), regkeras.LayerNormLSTM(U)):
         layer(x, training=False)

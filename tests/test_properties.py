@@ -342,7 +342,7 @@ SWITCHES = {
     "hidden_dropout": is_rate,
     "output_dropout": is_rate,
     "recurrent_dropout": is_rate,
-    "weight_drop": is_rate,
+    "weight_dropout": is_rate,
     "embedding_dropout": is_rate,
     "zoneout": is_rate,
     "ar": is_finite_non_negative,
@@ -410,12 +410,9 @@ def _test_build_language_model_bad_choices(name, value):
 
 
 BUILD_LANGUAGE_MODEL_INVALID_COMBINATIONS_CASES = [
-    ({"cell": "gru", "weight_drop": 0.5}, ["weight_drop", "cell"]),
+    ({"cell": "gru", "weight_dropout": 0.5}, ["weight_dropout", "cell"]),
     ({"cell": "rnn", "layer_norm": "cell"}, ["layer_norm", "cell"]),
     ({"cell": "gru", "zoneout": 0.1}, ["zoneout", "cell"]),
-    ({"weight_drop": 0.5, "layer_norm": "cell"}, ["weight_drop", "layer_norm"]),
-    ({"weight_drop": 0.5, "zoneout": (0.5, 0.05)}, ["weight_drop", "zoneout"]),
-    ({"layer_norm": True, "zoneout": 0.2}, ["layer_norm", "zoneout"]),
     ({"stateful": True}, ["stateful", "batch_size"]),
     ({"tie_weights": True, "units": 8}, ["tie_weights", "embedding_dim"]),
     ({"units": [4, 4], "num_layers": 3}, ["num_layers", "units"]),
@@ -435,7 +432,7 @@ def _test_build_language_model_invalid_combinations(changes, names):
 
 
 BUILD_LANGUAGE_MODEL_VALID_COMBINATIONS_CASES = [
-    {"cell": "GRU"}, {"layer_norm": "output", "weight_drop": 0.3}, {"layer_norm": False},
+    {"cell": "GRU"}, {"layer_norm": "output", "weight_dropout": 0.3}, {"layer_norm": False},
     {"zoneout": (0.5, 0.0)}, {"units": [4, 4], "num_layers": None}, {"tie_weights": True, "embedding_dropout": 0.1},
     {"stateful": True, "batch_size": 2, "seq_len": 3}, {"output": "probabilities"},
     {"dropout": np.float32(0.25), "variational": True},

@@ -24,10 +24,14 @@ VARIANTS = {
     "only_input": {"input_dropout": 0.2},
     "one_layer": {"units": 8, "num_layers": 1, "dropout": 0.1, "hidden_dropout": 0.5},
     "recurrent_and_embedding": {"recurrent_dropout": 0.2, "embedding_dropout": 0.1},
-    "weight_drop_output_norm": {"weight_drop": 0.5, "layer_norm": "output"},
+    "weight_drop_output_norm": {"weight_dropout": 0.5, "layer_norm": "output"},
     "layer_norm_cell": {"layer_norm": True, "dropout": 0.1},
     "zoneout_pair": {"zoneout": (0.5, 0.05)},
     "zoneout_equal": {"zoneout": 0.1},
+    # One engine: the regularizers of the recurrence combine in one layer.
+    "weight_drop_and_zoneout": {"weight_dropout": 0.3, "zoneout": (0.2, 0.05)},
+    "layer_norm_cell_everything": {"layer_norm": "cell", "weight_dropout": 0.3,
+                                   "zoneout": 0.1, "recurrent_dropout": 0.1},
     "awd": {"dropout": 0.3, "variational": True, "embedding_dropout": 0.1, "ar": 2.0,
             "tar": 1.0, "tie_weights": True, "units": [12, 8], "l2": 1e-4},
     "gru": {"cell": "gru", "dropout": 0.1},
@@ -100,7 +104,6 @@ def test_spec_json_round_trip_and_replace():
     ({"units": [4, 0]}, ValueError, "`units` must be a positive integer. Received: units=0"),
     ({"cell": "lstmx"}, ValueError, "`cell` must be one of 'lstm', 'gru', 'rnn'"),
     ({"zoneout": (0.1, 0.2, 0.3)}, ValueError, "`zoneout` must be a float or a pair"),
-    ({"weight_drop": 0.5, "zoneout": 0.1}, ValueError, "choose one of them"),
     ({"cell": "gru", "layer_norm": "cell"}, ValueError, "need(s) cell='lstm'"),
     ({"stateful": True}, ValueError, "`stateful=True` needs a fixed `batch_size`"),
     ({"tie_weights": True, "units": 5}, ValueError, "`tie_weights=True` needs"),
@@ -142,3 +145,12 @@ def test_language_model_saves_and_loads_its_spec_in_a_fresh_process(tmp_path):
 def test_language_model_rejects_what_is_not_a_spec():
     with pytest.raises(TypeError, match="`spec` must be a regkeras.LanguageModelSpec"):
         rk.LanguageModel("lstm")
+
+
+def test_recurrence_regularizers_combine_in_one_layer():
+    model = _build(layer_norm="cell", weight_dropout=0.3, zoneout=(0.2, 0.05))
+    layer = model.get_layer("rnn_1")
+    assert isinstance(layer, rk.LayerNormLSTM)
+    assert (layer.weight_dropout, layer.zoneout_c, layer.zoneout_h) == (0.3, 0.2, 0.05)
+    assert layer.fused_unsupported_reason() is None
+    assert model.spec.text() == "weight drop 0.3 + layer norm (cell) + zoneout 0.2/0.05"

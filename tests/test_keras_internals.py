@@ -1,0 +1,60 @@
+"""Every Keras internal regkeras still relies on, in one place, so that a Keras upgrade that
+moves or changes one fails here, by name, instead of somewhere deep in a training run.
+
+Each entry has no public equivalent in Keras 3.15 (docs/architecture.md, "Keras internals
+still used", says why for each); the issue that asks for public API only (#16) keeps this
+list as short as Keras allows.
+"""
+import inspect
+
+import keras
+import pytest
+
+import regkeras
+
+INTERNALS = {
+    # The masked, go_backwards/unroll-aware time loop of keras.layers.RNN (the step path).
+    "keras.src.backend.rnn": lambda: __import__("keras.src.backend", fromlist=["rnn"]).rnn,
+    # The mixin keras.layers.RNN looks for to prepare one dropout mask per sequence.
+    "keras.src.layers.rnn.dropout_rnn_cell.DropoutRNNCell": lambda: __import__(
+        "keras.src.layers.rnn.dropout_rnn_cell", fromlist=["DropoutRNNCell"]).DropoutRNNCell,
+    # Where a tensor's Keras mask lives on every backend (for Perplexity/BitsPerCharacter).
+    "keras.src.backend.get_keras_mask": lambda: __import__(
+        "keras.src.backend", fromlist=["get_keras_mask"]).get_keras_mask,
+    # Overridden methods: the hook each callback/optimizer extends.
+    "keras.callbacks.EarlyStopping._is_improvement":
+        lambda: keras.callbacks.EarlyStopping._is_improvement,
+    "keras.callbacks.BackupAndRestore._save_model":
+        lambda: keras.callbacks.BackupAndRestore._save_model,
+    "keras.optimizers.Optimizer._clip_gradients":
+        lambda: keras.optimizers.AdamW._clip_gradients,
+}
+SIGNATURES = {
+    "keras.callbacks.EarlyStopping._is_improvement": ["self", "monitor_value", "reference_value"],
+    "keras.callbacks.BackupAndRestore._save_model": ["self"],
+    "keras.optimizers.Optimizer._clip_gradients": ["self", "grads"],
+}
+
+
+@pytest.mark.parametrize("name", sorted(INTERNALS))
+def test_each_keras_internal_used_still_exists_with_its_signature(name):
+    obj = INTERNALS[name]()
+    assert callable(obj)
+    if name in SIGNATURES:
+        assert list(inspect.signature(obj).parameters) == SIGNATURES[name]
+
+
+def test_the_package_uses_no_other_keras_internal():
+    """A new `keras.src` import or private-method override must be added to the list above."""
+    import pathlib
+    import re
+
+    root = pathlib.Path(regkeras.__file__).parent
+    found = set()
+    for path in root.glob("*.py"):
+        text = path.read_text()
+        found |= {f"keras.src.{m}" for m in re.findall(r"from keras\.src\.([\w.]+) import", text)}
+        found |= set(re.findall(r"super\(\)\.(_[a-z]\w*)\(", text))
+    known_modules = {"keras.src.backend", "keras.src.layers.rnn.dropout_rnn_cell"}
+    known_methods = {"_is_improvement", "_save_model", "_clip_gradients", "_get_help_string"}
+    assert found <= known_modules | known_methods, sorted(found - known_modules - known_methods)
