@@ -93,8 +93,8 @@ def test_full_size_model_matches_config(bench, name):
 def test_modern_model(bench):
     config = bench.smoke_config(bench.CONFIGS["modern"])
     model = bench.build_model(config, 50, seed=0)
-    rnns = [layer for layer in model.layers if isinstance(layer, regkeras.WeightDropLSTM)]
-    assert len(rnns) == 2
+    rnns = [layer for layer in model.layers if isinstance(layer, regkeras.LayerNormLSTM)]
+    assert len(rnns) == 2  # layer-normalized with weight drop: one engine, one layer
     for rnn in rnns:
         assert isinstance(rnn.cell, regkeras.LayerNormLSTMCell)
         assert rnn.weight_dropout == config.weight_drop and rnn.stateful
