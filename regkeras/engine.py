@@ -258,6 +258,14 @@ def _check_weights(weights):
             raise ValueError("`bias` must be None with `layer_norm`: give `input_beta` instead.")
 
 
+def _step_weights(values, epsilon):
+    """The step's weights dict from a custom gradient's named inputs (and `epsilon`)."""
+    weights = {k: values[k] for k in (*TRAINED_WEIGHTS, "recurrent_mask") if k in values}
+    if epsilon is not None:
+        weights["epsilon"] = epsilon
+    return weights
+
+
 def _split_upstream(upstream_args, upstream, single_output):
     """The upstream gradients `(d_first, d_second)` of a custom gradient with two outputs."""
     if single_output:  # PyTorch: one output, the two stacked along a leading axis
@@ -292,9 +300,7 @@ def lstm_step_with_gradient(z_t, h, c, weights, keep_c=None, keep_h=None):
     @ops.custom_gradient
     def run(*values):
         a = dict(zip(names, values))
-        step_weights = {k: a[k] for k in (*TRAINED_WEIGHTS, "recurrent_mask") if k in a}
-        if epsilon is not None:
-            step_weights["epsilon"] = epsilon
+        step_weights = _step_weights(a, epsilon)
         kc, kh = a.get("keep_c"), a.get("keep_h")
         h_out, c_out, saved = lstm_step(a["z"], a["h"], a["c"], step_weights, kc, kh, save=True)
 
@@ -483,9 +489,7 @@ def lstm_sequence(
     @ops.custom_gradient
     def run(*values):
         a = dict(zip(names, values))
-        weights = {k: a[k] for k in (*TRAINED_WEIGHTS, "recurrent_mask") if k in a}
-        if epsilon is not None:
-            weights["epsilon"] = epsilon
+        weights = _step_weights(a, epsilon)
 
         def keep_weights(keeps_t):
             """keep_c, keep_h for this step: a slice, a constant, or None."""
