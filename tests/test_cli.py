@@ -284,12 +284,18 @@ def test_an_out_that_cannot_be_a_folder_fails_before_any_training(tmp_path):
 def test_ctrl_c_is_one_line_and_exit_130(tmp_path):
     out = tmp_path / "out"
     proc = subprocess.Popen([sys.executable, "-m", "regkeras", "compare", *TINY_COMPARE,
-                             "--epochs", "50", "--out", str(out)], stdout=subprocess.PIPE,
+                             "--epochs", "100000", "--out", str(out)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=_env(), cwd=tmp_path)
+    # So many epochs that the run cannot finish before the signal, however fast or slow the
+    # machine (with 50 a loaded CI machine once saw the child exit 0 first); the signal goes
+    # out once training has begun, which the configuration header announces.
     try:
+        header = ""
         for line in proc.stdout:
             if line.startswith("[configuration 1 of 2]"):
+                header = line
                 break
+        assert header, "the child never announced its first configuration"
         time.sleep(2)
         proc.send_signal(signal.SIGINT)
         _, stderr = proc.communicate(timeout=120)
