@@ -446,6 +446,37 @@ def tune(args):
     return result
 
 
+def _load_library(quiet):
+    """Imports the whole package (TensorFlow with it) once the arguments are parsed.
+
+    `python -m regkeras` starts with the package's imports deferred (see
+    `regkeras._starting_the_command_line`) so that `--help` and `--version` need no
+    TensorFlow. TensorFlow's C++ runtime writes start-up lines to stderr while it loads (absl's
+    "All log messages before absl::InitializeLog()", oneDNN's notice, a CUDA probe on a machine
+    without a GPU) before `TF_CPP_MIN_LOG_LEVEL` can take effect, so stderr is closed for the
+    duration of the import unless `--debug` asks to see everything. A Python error raised by
+    the import still reaches stderr: it propagates after stderr is restored.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import regkeras
+
+    if not quiet:
+        regkeras._import_all()
+        return
+    sys.stderr.flush()
+    saved_stderr = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            try:
+                regkeras._import_all()
+                import tensorflow  # noqa: F401  (the data pipelines need it; load it quietly too)
+            finally:
+                os.dup2(saved_stderr, 2)
+    finally:
+        os.close(saved_stderr)
+
+
 def main(argv=None):
     """Runs a command; a user's mistake ends in one line on stderr and exit status 2.
 
@@ -456,6 +487,7 @@ def main(argv=None):
     """
     parser = build_parser()
     args = parser.parse_args(argv)
+    _load_library(quiet=not args.debug)
     run = {"compare": compare, "tune": tune}[args.command]
     created = False
     try:

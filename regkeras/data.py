@@ -20,7 +20,6 @@ import os
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from regkeras import datasets as _datasets
 from regkeras.models import output_width
@@ -513,6 +512,8 @@ def window_dataset(ids, seq_len, batch_size, *, shuffle=True, seed=None, stride=
             f"({ids.size} ids, seq_len {seq_len}, stride {stride}); lower it or pass "
             "drop_remainder=False."
         )
+    import tensorflow as tf  # here, not at the top: `import regkeras` needs no TensorFlow
+
     data = tf.constant(ids)
     starts = tf.data.Dataset.from_tensor_slices(
         np.arange(num_windows, dtype=np.int32) * np.int32(stride)
@@ -569,6 +570,8 @@ def bptt_dataset(ids, seq_len, batch_size):
     used = num_batches * seq_len
     x = streams[:, :used].reshape(batch_size, num_batches, seq_len).transpose(1, 0, 2)
     y = streams[:, 1 : used + 1].reshape(batch_size, num_batches, seq_len).transpose(1, 0, 2)
+    import tensorflow as tf  # here, not at the top: `import regkeras` needs no TensorFlow
+
     return tf.data.Dataset.from_tensor_slices((np.ascontiguousarray(x), np.ascontiguousarray(y)))
 
 

@@ -4,6 +4,7 @@ and the main job surviving SIGKILL."""
 import json
 import math
 import os
+import pathlib
 import signal
 import subprocess
 import sys
@@ -246,9 +247,34 @@ def test_version_and_help_show_the_name_and_the_defaults(tmp_path):
     assert cli.build_parser().prog in ("regkeras", "python -m regkeras")
 
 
+def test_help_and_version_answer_without_importing_tensorflow_or_keras(tmp_path):
+    # -X importtime lists every module the interpreter imported, on stderr.
+    for args in (["--help"], ["compare", "--help"], ["tune", "--help"], ["--version"]):
+        run = subprocess.run([sys.executable, "-X", "importtime", "-m", "regkeras", *args],
+                             capture_output=True, text=True, timeout=120, env=_env(),
+                             cwd=tmp_path)
+        assert run.returncode == 0, run.stderr[-2000:]
+        imported = {line.split("|")[-1].strip().split(".")[0]
+                    for line in run.stderr.splitlines() if line.startswith("import time:")}
+        assert "regkeras" in imported and not imported & {"tensorflow", "keras", "numpy"}, args
+
+
+def test_the_console_script_is_as_fast_and_names_itself(tmp_path):
+    script = pathlib.Path(sys.executable).with_name("regkeras")
+    if not script.exists():
+        pytest.skip("the console script is not installed next to this interpreter")
+    run = subprocess.run([str(script), "compare", "--help"], capture_output=True, text=True,
+                         timeout=120, env={**_env(), "PYTHONPROFILEIMPORTTIME": "1"},
+                         cwd=tmp_path)
+    assert run.returncode == 0 and run.stdout.startswith("usage: regkeras compare")
+    assert "import time:" in run.stderr and "tensorflow" not in run.stderr
+
+
 def _assert_one_line_error(run, *fragments):
     assert run.returncode == 2, (run.returncode, run.stderr[-2000:])
     assert "Traceback" not in run.stderr, run.stderr[-2000:]
+    # One line in all: TensorFlow's C++ start-up lines (absl, oneDNN, the CUDA probe) are gone.
+    assert len(run.stderr.strip().splitlines()) == 1, run.stderr[-2000:]
     last = run.stderr.strip().splitlines()[-1]
     assert last.startswith("python -m regkeras compare: error: "), last
     for fragment in fragments:

@@ -1,5 +1,6 @@
 """Project-level checks: packaging, no tf.keras, README and CI agree, chapter pairs in sync."""
 
+import os
 import pathlib
 import re
 import subprocess
@@ -17,6 +18,40 @@ def test_package_imports_with_keras3_tensorflow_backend():
     version, backend = out.stdout.split()
     assert int(version.split(".")[0]) == 3
     assert backend == "tensorflow"
+
+
+@pytest.mark.parametrize("backend", ["jax", "torch"])
+def test_import_regkeras_leaves_tensorflow_unloaded_on_other_backends(backend):
+    pytest.importorskip(backend)
+    code = ("import sys, regkeras\n"
+            "layer = regkeras.LayerNormLSTM(4)\n"  # the layers and the vocabulary need no TF
+            "vocab = regkeras.build_vocabulary('abcab')\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'tensorflow'))\n"
+            "regkeras.window_dataset(list(range(40)), 4, 2)\n"  # tf.data does: loaded on use
+            "print('tensorflow' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, "KERAS_BACKEND": backend}, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    before, after = out.stdout.splitlines()[-2:]
+    assert before == "[]" and after == "True"
+
+
+@pytest.mark.parametrize("orig_argv, argv, expected", [
+    (["python", "-m", "regkeras", "--help"], ["-m", "--help"], True),
+    (["python", "-X", "importtime", "-m", "regkeras"], ["-m"], True),
+    (["python", "-mregkeras", "compare"], ["-m", "compare"], True),
+    (["python", "/venv/bin/regkeras", "compare"], ["/venv/bin/regkeras", "compare"], True),
+    (["python", "-m", "pytest", "tests"], ["/venv/bin/pytest", "tests"], False),
+    (["python", "-c", "import regkeras"], ["-c"], False),
+    (["python", "train.py", "-m", "regkeras"], ["train.py", "-m", "regkeras"], False),
+])
+def test_the_command_line_is_recognised_before_it_imports_tensorflow(monkeypatch, orig_argv,
+                                                                       argv, expected):
+    import regkeras
+
+    monkeypatch.setattr(sys, "orig_argv", orig_argv)
+    monkeypatch.setattr(sys, "argv", argv)
+    assert regkeras._starting_the_command_line() is expected
 
 
 def test_nothing_imports_tf_keras():
