@@ -263,6 +263,7 @@ def compare(args):
             backup_dir=os.path.join(args.out, "backup") if args.resume else None,
             verbose=2 if args.quiet or not sys.stdout.isatty() else 1,
             callbacks=_tensorboard(args.tensorboard, config.name),
+            progress=lambda line: print(line, flush=True),
         )
         row = results[config.name].row
         stopped = row.get("stopped_epoch")

@@ -379,6 +379,7 @@ def run_experiment(
     backup_dir=None,
     callbacks=None,
     verbose=0,
+    progress=None,
 ):
     """Trains one configuration and measures it: the unit of the ablation.
 
@@ -411,6 +412,9 @@ def run_experiment(
         backup_dir: Optional folder that makes the run resumable (see the module docstring).
         callbacks: Extra Keras callbacks.
         verbose: Passed to ``fit`` (0 silent, 2 one line per epoch).
+        progress: Optional callable taking one line of text: told when a run resumes from
+            its backup (or was already finished there) and before each scoring pass over the
+            three splits, which takes a while on a large corpus (``print`` will do).
 
     Returns:
         An :class:`ExperimentResult`.
@@ -438,12 +442,17 @@ def run_experiment(
         model_builder = models.build_language_model
     if not callable(model_builder):
         raise TypeError(f"`model_builder` must be callable. Received: {model_builder!r}")
+    if progress is not None and not callable(progress):
+        raise TypeError(message("progress", "a callable taking one string, or None", progress))
+    say = progress or (lambda line: None)
 
     run_dir = None
     if backup_dir is not None:
         run_dir = os.path.join(os.fspath(backup_dir), config.name)
         finished = _load_finished(backup_dir, config, corpus, model_builder, model_kwargs, seed)
         if finished is not None:
+            say(f"{config.name}: already finished in {run_dir}; its result is loaded, "
+                "nothing is trained again")
             return finished
 
     keras.utils.set_random_seed(int(seed))
@@ -458,6 +467,9 @@ def run_experiment(
                   metrics=[_xent_metric()])
 
     first_epoch = ResumableBackupAndRestore.resume_epoch(run_dir) if run_dir else 0
+    if first_epoch:
+        say(f"{config.name}: resumed from the backup in {run_dir}: {first_epoch} of {epochs} "
+            f"epochs were done, training continues at epoch {first_epoch + 1}")
     train_ds, steps = training_windows(corpus.train_ids, seq_len, batch_size, int(seed),
                                      first_epoch, epochs, steps_per_epoch)
     val_ds = _eval_dataset(corpus.val_ids, seq_len, eval_batch_size, max_eval_batches)
@@ -483,7 +495,7 @@ def run_experiment(
 
     history = _history_from_monitor(monitor)
     row = _measure(model, corpus, config, history, stopper, last.weights, seq_len,
-                   eval_batch_size, max_eval_batches, wall)
+                   eval_batch_size, max_eval_batches, wall, say)
     result = ExperimentResult(row=row, history=history, model=model, config=config)
     if backup_dir is not None:
         _save_finished(backup_dir, result)
@@ -509,7 +521,11 @@ class _LastWeights(keras.callbacks.Callback):
         self.weights = self.model.get_weights()
 
 
-def _split_losses(model, corpus, seq_len, batch_size, max_eval_batches):
+def _split_losses(model, corpus, seq_len, batch_size, max_eval_batches, say, which):
+    tokens = sum(len(ids) for ids in (corpus.train_ids, corpus.val_ids, corpus.test_ids))
+    extent = (f"{tokens:,} tokens" if max_eval_batches is None
+              else f"at most {max_eval_batches} batches each")
+    say(f"scoring the {which} epoch's weights on train, val and test ({extent}, dropout off)")
     losses = {}
     for split, ids in (("train", corpus.train_ids), ("val", corpus.val_ids),
                        ("test", corpus.test_ids)):
@@ -519,7 +535,7 @@ def _split_losses(model, corpus, seq_len, batch_size, max_eval_batches):
 
 
 def _measure(model, corpus, config, history, stopper, last_weights, seq_len, batch_size,
-             max_eval_batches, wall):
+             max_eval_batches, wall, say):
     """Scores the model at its best epoch's and its last epoch's weights.
 
     On entry the model holds the best epoch's weights (the tracker restored them); it leaves
@@ -530,13 +546,15 @@ def _measure(model, corpus, config, history, stopper, last_weights, seq_len, bat
     best_index = min(finite)[1] if finite else None
     best_epoch = history["epoch"][best_index] + 1 if finite else None
     is_last = best_index is not None and best_index == len(val_curve) - 1
-    scored = {"best": _split_losses(model, corpus, seq_len, batch_size, max_eval_batches)}
+    scored = {"best": _split_losses(model, corpus, seq_len, batch_size, max_eval_batches, say,
+                                    "best")}
     if last_weights is None or is_last:
         scored["last"] = scored["best"]  # the same weights: no need to evaluate twice
     else:
         best_weights = model.get_weights()
         model.set_weights(last_weights)
-        scored["last"] = _split_losses(model, corpus, seq_len, batch_size, max_eval_batches)
+        scored["last"] = _split_losses(model, corpus, seq_len, batch_size, max_eval_batches,
+                                       say, "last")
         if config.early_stopping:
             model.set_weights(best_weights)
     losses = scored["best" if config.early_stopping else "last"]

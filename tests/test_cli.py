@@ -103,13 +103,15 @@ def _env():
     return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 
-def _run_compare(out, in_process=False):
+def _run_compare(out, in_process=False, expect_in_stdout=()):
     if in_process:
         assert cli.main(_compare_command(out)[3:]) == 0
     else:
         run = subprocess.run(_compare_command(out), capture_output=True, text=True,
                              timeout=600, env=_env())
         assert run.returncode == 0, run.stderr[-3000:]
+        for fragment in expect_in_stdout:
+            assert fragment in run.stdout, (fragment, run.stdout[-3000:])
     return _outcome(out)
 
 
@@ -191,7 +193,10 @@ def test_sigkilled_main_job_resumes_to_the_same_results(tmp_path):
     assert killed_at >= 1
     assert not (out / "results.json").exists()
 
-    resumed = _run_compare(out)
+    # The user is told the run resumed, and where, and sees the scoring passes go by.
+    resumed = _run_compare(out, expect_in_stdout=(
+        f"baseline: resumed from the backup in {out / 'backup' / 'baseline'}: {killed_at} of",
+        "scoring the best epoch's weights on train, val and test"))
     difference = _max_difference(reference, resumed)
     print(f"killed after backing up epoch {killed_at}; resumed vs uninterrupted "
           f"{difference:.2e}")

@@ -161,7 +161,13 @@ def test_killed_run_resumes_to_the_same_result(tmp_path):
         run_experiment(config, corpus, backup_dir=tmp_path / "b", seed=3,
                        callbacks=[_Interrupt(2)], **COMMON)
     assert not (tmp_path / "b" / "drop.result.json").exists()
-    b = run_experiment(config, corpus, backup_dir=tmp_path / "b", seed=3, **COMMON)
+    said = []
+    b = run_experiment(config, corpus, backup_dir=tmp_path / "b", seed=3, progress=said.append,
+                       **COMMON)
+    assert said[0].startswith(f"drop: resumed from the backup in {tmp_path / 'b' / 'drop'}: ")
+    assert "training continues at epoch" in said[0]
+    assert any(line.startswith("scoring the best epoch's weights on train, val and test")
+               for line in said[1:])
     assert b.history["epoch"] == a.history["epoch"]
     np.testing.assert_allclose(b.history["val_loss"], a.history["val_loss"], rtol=1e-5)
     for wa, wb in zip(a.model.get_weights(), b.model.get_weights()):
@@ -171,7 +177,11 @@ def test_killed_run_resumes_to_the_same_result(tmp_path):
     for key in ("best_epoch", "stopped_epoch"):  # ints, or None when training ran to the end
         assert b.row[key] == a.row[key]
     # Calling again finds the finished result (and weights) instead of training again.
-    c = run_experiment(config, corpus, backup_dir=tmp_path / "b", seed=3, **COMMON)
+    said.clear()
+    c = run_experiment(config, corpus, backup_dir=tmp_path / "b", seed=3, progress=said.append,
+                       **COMMON)
+    assert said == [f"drop: already finished in {tmp_path / 'b' / 'drop'}; its result is "
+                    "loaded, nothing is trained again"]
     assert c.row == b.row and c.history == b.history
     for wc, wb in zip(c.model.get_weights(), b.model.get_weights()):
         np.testing.assert_array_equal(wc, wb)
