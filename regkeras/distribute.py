@@ -180,8 +180,8 @@ class ClipAfterReduceAdamW(keras.optimizers.AdamW):
     strategy.
 
     Args:
-        Those of ``keras.optimizers.AdamW`` (``learning_rate``, ``weight_decay``,
-        ``clipnorm``, ``global_clipnorm``, ``clipvalue``, ...).
+        **kwargs: Those of ``keras.optimizers.AdamW`` (``learning_rate``, ``weight_decay``,
+            ``clipnorm``, ``global_clipnorm``, ``clipvalue``, ...).
 
     Example:
 

@@ -1,6 +1,6 @@
 """The LSTM engine: one step, written once forward and backward, and the loops that run it.
 
-Every regkeras LSTM computes the same step (gates in Keras' order i, f, c, o):
+Every regkeras LSTM computes the same step (gates in Keras' order i, f, c, o)::
 
     a_t  = z_t + (m ⊙ h_{t-1})·U + b                                   (plain)
     a_t  = γ_x ⊙ rms_normalize(z_t) + γ_h ⊙ rms_normalize((m ⊙ h_{t-1})·U) + β

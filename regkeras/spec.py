@@ -106,11 +106,11 @@ class LanguageModelSpec:
       `False` when no dropout layer is left.
 
     Args:
-        vocab_size: Positive integer, the number of token ids.
-        embedding_dim, units, num_layers, cell, dropout, input_dropout, hidden_dropout,
-        output_dropout, variational, recurrent_dropout, weight_dropout, embedding_dropout,
-        layer_norm, zoneout, ar, tar, tie_weights, l2, stateful, batch_size, seq_len,
-        mask_zero, output, fused_lstm, seed, name: as in `build_language_model`.
+        vocab_size: Positive integer, the number of token ids. The others (embedding_dim,
+            units, num_layers, cell, dropout, input_dropout, hidden_dropout, output_dropout,
+            variational, recurrent_dropout, weight_dropout, embedding_dropout, layer_norm,
+            zoneout, ar, tar, tie_weights, l2, stateful, batch_size, seq_len, mask_zero,
+            output, fused_lstm, seed, name): as in `build_language_model`.
 
     Raises:
         TypeError: an argument of the wrong type.
