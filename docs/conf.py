@@ -12,7 +12,7 @@ into git-ignored folders, so they are never edited twice:
   executed (``nb_execution_mode = "off"``). The README's chapter links (``chapters/NN_*.ipynb``)
   therefore resolve from the home page, which includes the README's chapter table.
 * ``benchmarks/RESULTS.md`` -> ``docs/benchmarks/RESULTS.md``.
-* ``docs/api/<module>.rst``: one page per module that ``regkeras/__init__.py`` star-imports,
+* ``docs/api/<module>.rst``: one page per module that ``regkeras/__init__.py`` re-exports,
   listing every name of its ``__all__``.
 * MathJax 3 from the npm registry (``docs/package.json``, ``npm ci`` when it is not installed
   yet) -> ``docs/_generated/static/mathjax/``: the site renders math with no CDN.
@@ -124,11 +124,14 @@ def _mirror(sources, folder):
 
 
 def public_modules():
-    """The modules whose names `regkeras/__init__.py` re-exports (`from regkeras.X import *`)."""
+    """The modules whose names `regkeras/__init__.py` re-exports: its `_REEXPORTED` tuple."""
     tree = ast.parse((ROOT / "regkeras" / "__init__.py").read_text())
-    return [node.module.split(".", 1)[1] for node in tree.body
-            if isinstance(node, ast.ImportFrom) and node.module
-            and node.module.startswith("regkeras.") and any(a.name == "*" for a in node.names)]
+    for node in tree.body:
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", None) == "_REEXPORTED"
+                                                for t in node.targets):
+            return list(ast.literal_eval(node.value))
+    raise ConfigError("regkeras/__init__.py has no _REEXPORTED tuple: the API reference "
+                      "cannot tell which modules' names are public")
 
 
 def module_names(module):
