@@ -151,10 +151,11 @@ def _max_difference(a, b):
 def _backup_epoch(out):
     """The furthest epoch either configuration has backed up (0 = none yet)."""
     best = 0
+    from regkeras.callbacks import ResumableBackupAndRestore
+
     for name in ("baseline", "regularized"):
-        path = out / "backup" / name / "training_metadata.json"
         try:
-            best = max(best, int(json.loads(path.read_text())["epoch"]))
+            best = max(best, ResumableBackupAndRestore.resume_epoch(out / "backup" / name))
         except (OSError, ValueError, KeyError):
             pass
     return best
