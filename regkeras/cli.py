@@ -13,6 +13,7 @@ hyperparameters under ``--out``; rerunning it resumes the search.
 import argparse
 import json
 import os
+import shutil
 import sys
 
 DATASET_CHOICES = ("recipes", "tiny_shakespeare", "ptb", "ptb.valid", "ptb.test")
@@ -156,6 +157,9 @@ def build_parser():
                               "ExperimentConfig.to_json() file")
     compare.add_argument("--resume", action="store_true",
                          help="keep backups in OUT/backup so an interrupted run resumes")
+    compare.add_argument("--fresh", action="store_true",
+                         help="delete the backup in OUT/backup first and train from the start "
+                              "(the way out of a damaged backup)")
     compare.add_argument("--tensorboard", metavar="DIR",
                          help="also log each configuration for TensorBoard under DIR/NAME")
     compare.add_argument("--quiet", action="store_true",
@@ -458,22 +462,47 @@ def main(argv=None):
     args = parser.parse_args(argv)
     run = {"compare": compare, "tune": tune}[args.command]
     created = False
+    lock = None
     try:
         created = _prepare_out(args.out)
+        lock = _lock_out(args)
+        if getattr(args, "fresh", False):
+            shutil.rmtree(os.path.join(args.out, "backup"), ignore_errors=True)
         run(args)
     except KeyboardInterrupt:
+        if lock is not None:
+            lock.release()
         if created:
             _remove_if_empty(args.out)
         print(f"{parser.prog} {args.command}: interrupted", file=sys.stderr)
         return 130
     except (UserError, ValueError, TypeError, OSError) as err:
+        if lock is not None:
+            lock.release()
         if created:
             _remove_if_empty(args.out)
         if args.debug:
             raise
         print(f"{parser.prog} {args.command}: error: {_one_line(err)}", file=sys.stderr)
         return 2
+    finally:
+        if lock is not None:
+            lock.release()
     return 0
+
+
+def _lock_out(args):
+    """One run at a time in an --out folder: a second one fails at once (exit 2).
+
+    `tune` in chief/worker mode (KERASTUNER_TUNER_ID set) shares its folder by design and
+    takes no lock. The lock is an flock, so a run that was killed leaves no stale lock.
+    """
+    from regkeras.files import FolderLock
+
+    if args.command == "tune" and os.environ.get("KERASTUNER_TUNER_ID"):
+        return None
+    return FolderLock(os.path.join(args.out, ".regkeras.lock"),
+                      f"--out {args.out!r}").acquire()
 
 
 def _one_line(err):

@@ -339,3 +339,46 @@ def test_a_bad_config_file_is_one_line(tmp_path, content, fragment):
                 str(tmp_path / "out")], tmp_path)
     _assert_one_line_error(run, "--config", fragment)
     assert not (tmp_path / "out").exists()
+
+
+_HOLD_LOCK = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
+fcntl.flock(fd, fcntl.LOCK_EX)
+os.write(fd, str(os.getpid()).encode())
+print("locked", flush=True)
+time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize("command", [["compare"], ["tune", "--max-trials", "1"]])
+def test_a_second_run_into_the_same_out_fails_at_once(tmp_path, capsys, command):
+    out = tmp_path / "out"
+    out.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, str(out / ".regkeras.lock")],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        start = time.monotonic()
+        assert cli.main([*command, "--out", str(out)]) == 2
+        assert time.monotonic() - start < 5, "refused at once, before loading anything"
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err and "Traceback" not in err
+        assert f"is in use by another run (process {holder.pid})" in err, err
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_lock_left_by_a_killed_run_is_taken_over(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".regkeras.lock").write_text("999999\n")  # its process is gone: no flock held
+    args = cli.build_parser().parse_args(["compare", "--out", str(out), "--fresh"])
+    assert args.fresh
+    lock = cli._lock_out(args)
+    try:
+        assert (out / ".regkeras.lock").read_text() == f"{os.getpid()}\n"
+    finally:
+        lock.release()
+    assert not (out / ".regkeras.lock").exists(), "a finished run leaves no lock file"
