@@ -382,3 +382,47 @@ def test_a_lock_left_by_a_killed_run_is_taken_over(tmp_path):
     finally:
         lock.release()
     assert not (out / ".regkeras.lock").exists(), "a finished run leaves no lock file"
+
+
+def _quick_compare(out, seed, crash_at=None):
+    command = [sys.executable, "-m", "regkeras", "compare", "--epochs", "1", "--units", "8",
+               "--seq-len", "16", "--batch-size", "16", "--sample-length", "5", "--quiet",
+               "--seed", str(seed), "--out", str(out)]
+    env = {k: v for k, v in _env().items() if not k.startswith("REGKERAS_CRASH")}
+    if crash_at:
+        env["REGKERAS_CRASH_AT"] = crash_at
+    return subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
+
+
+def _outputs(out):
+    return sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
+
+
+@pytest.mark.slow
+def test_compare_outputs_appear_all_or_nothing_when_killed(tmp_path):
+    out = tmp_path / "out"
+    assert _quick_compare(out, seed=0).returncode == 0
+    names = _outputs(out)
+    assert {"results.md", "results.json", "loss_curves.png", "samples.txt", "baseline.keras",
+            "regularized.keras", "baseline.vocab.json"} <= set(names)
+    before = {n: (out / n).read_bytes() for n in names}
+
+    # Killed with every output written but not yet published: the old run's set is untouched.
+    run = _quick_compare(out, seed=1, crash_at="publish: outputs staged")
+    assert run.returncode == -signal.SIGKILL, run.stderr[-2000:]
+    assert {n: (out / n).read_bytes() for n in _outputs(out)} == before
+    cli._recover_out(out)
+    assert not [p for p in os.listdir(out) if p.startswith(".partial-")]
+    assert {n: (out / n).read_bytes() for n in _outputs(out)} == before
+
+    # Killed half-way through moving the new set into place: the next run into the folder
+    # finishes the move first, so the folder holds the new run's set only.
+    run = _quick_compare(out, seed=2, crash_at="publish: output moved#2")
+    assert run.returncode == -signal.SIGKILL, run.stderr[-2000:]
+    cli._recover_out(out)
+    assert _outputs(out) == names
+    assert json.loads((out / "results.json").read_text())["seed"] == 2
+    assert "baseline.keras" in json.loads((out / ".regkeras-outputs.json").read_text())
+    changed = [n for n in names if (out / n).read_bytes() != before[n]]
+    assert set(changed) >= {"results.json", "results.md", "loss_curves.png"}, changed
+    assert not [p for p in os.listdir(out) if p.startswith(".partial-") or "publishing" in p]
