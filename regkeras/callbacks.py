@@ -23,16 +23,21 @@ course's checklist:
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
+import io
 import json
 import math
 import os
+import re
+import shutil
 import sys
 import warnings
 
 import keras
 import numpy as np
 
+from regkeras import files
 from regkeras.metrics import perplexity_and_bits
 from regkeras.validation import (
     check_bool,
@@ -49,6 +54,7 @@ __all__ = [
     "BestWeightsEarlyStopping",
     "BestModelCheckpoint",
     "ResumableBackupAndRestore",
+    "BackupError",
     "TrainingMonitor",
     "plot_history",
     "history_dict",
@@ -332,7 +338,19 @@ class ResumableBackupAndRestore(keras.callbacks.BackupAndRestore):
     >>> # killed? run the same two lines again: training continues where it stopped.
     """
 
-    _STATE_FILE = "regkeras_state.json"
+    # One checkpoint is one folder, `ckpt-NNNNNN`, holding Keras' weights file (the
+    # optimizer's state included), `state.npz` (every model variable, the dropout RNG's
+    # among them, and the callbacks' arrays) and `MANIFEST.json` (epoch, batch, whether
+    # training had stopped, the callbacks' states, each file's size and sha256, and a
+    # checksum of the manifest itself). It is written as `.ckpt-NNNNNN.partial-PID`, synced
+    # and renamed in one step; the previous checkpoint is kept until the next one is
+    # committed, so a kill at any instant leaves at least one complete checkpoint (or none
+    # yet). Names that are not `ckpt-NNNNNN` are never read, only cleaned up.
+    _WEIGHTS = "model.weights.h5"
+    _ARRAYS = "state.npz"
+    _MANIFEST = "MANIFEST.json"
+    _KEEP = 2  # the newest checkpoint and the one before it
+    _LEGACY_STATE_FILE = "regkeras_state.json"  # the single-folder layout of regkeras <= 0.2
 
     def __init__(self, backup_dir, state_callbacks=(), save_freq="epoch", delete_checkpoint=True):
         if not isinstance(backup_dir, (str, os.PathLike)):
@@ -364,30 +382,43 @@ class ResumableBackupAndRestore(keras.callbacks.BackupAndRestore):
             os.fspath(backup_dir), save_freq=save_freq, delete_checkpoint=delete_checkpoint
         )
         self.state_callbacks = state_callbacks
-        self._state_path = os.path.join(self.backup_dir, self._STATE_FILE)
         self.restored_epoch = None
+        self.restored_from = None
 
     @staticmethod
     def resume_epoch(backup_dir):
         """The epoch a run using ``backup_dir`` will resume at (0 when there is no backup).
+
+        Reads the checkpoint that ``fit`` will restore: the newest complete one (checked
+        against its manifest). Raises :class:`BackupError` when the folder holds
+        checkpoints but none is complete.
 
         Example:
 
         >>> ResumableBackupAndRestore.resume_epoch("backup/")
         0
         """
-        path = os.path.join(os.fspath(backup_dir), "training_metadata.json")
-        if not os.path.exists(path):
-            return 0
-        with open(path) as f:
-            return int(json.load(f)["epoch"])
+        backup_dir = os.fspath(backup_dir)
+        found = _select_checkpoint(backup_dir)
+        if found is not None:
+            return int(found[1]["epoch"])
+        if os.path.exists(os.path.join(backup_dir, "training_metadata.json")):
+            return int(_read_legacy_metadata(backup_dir)["epoch"])
+        return 0
 
     def _tag(self):
         return f"{self._current_epoch}-{self._last_batch_seen}"
 
     def _save_model(self):
-        os.makedirs(self.backup_dir, exist_ok=True)
-        tag = self._tag()
+        backup_dir = self.backup_dir
+        os.makedirs(backup_dir, exist_ok=True)
+        _remove_leftovers(backup_dir)
+        existing = _checkpoints(backup_dir)
+        seq = existing[0][0] + 1 if existing else 1
+        name = f"ckpt-{seq:06d}"
+        partial = os.path.join(backup_dir, f".{name}.partial-{os.getpid()}")
+        final = os.path.join(backup_dir, name)
+
         states, arrays = [], {}
         for i, cb in enumerate(self.state_callbacks):
             state, cb_arrays = cb.get_state()
@@ -396,65 +427,273 @@ class ResumableBackupAndRestore(keras.callbacks.BackupAndRestore):
             states.append({"state": state, "num_arrays": len(cb_arrays)})
         for k, v in enumerate(self.model.variables):
             arrays[f"var{k}"] = keras.ops.convert_to_numpy(v)
-        npz_path = os.path.join(self.backup_dir, f"regkeras_state-{tag}.npz")
-        np.savez(npz_path + ".tmp.npz", **arrays)
-        os.replace(npz_path + ".tmp.npz", npz_path)
-        # Keep the previous entry too: if the process dies before Keras writes its own
-        # metadata, the restore picks the entry matching the epoch Keras resumes from.
-        entries = self._read_entries()
-        entries = [e for e in entries if e["tag"] != tag][-1:]
-        entries.append({"tag": tag, "callbacks": states})
-        tmp = self._state_path + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump({"entries": entries}, f)
-        os.replace(tmp, self._state_path)
-        keep = {f"regkeras_state-{e['tag']}.npz" for e in entries}
-        for name in os.listdir(self.backup_dir):
-            if name.startswith("regkeras_state-") and name.endswith(".npz") and name not in keep:
-                os.remove(os.path.join(self.backup_dir, name))
-        super()._save_model()
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
 
-    def _read_entries(self):
-        if not os.path.exists(self._state_path):
-            return []
-        with open(self._state_path) as f:
-            return json.load(f)["entries"]
+        files.crash_point("save: make the partial folder")
+        os.makedirs(partial)
+        weights = os.path.join(partial, self._WEIGHTS)
+        self.model.save_weights(weights)
+        files.crash_point("save: weights half-written", tear=weights)
+        files.crash_point("save: weights written")
+        files.sync_file(weights)
+        files.write_file(os.path.join(partial, self._ARRAYS), buffer.getvalue(),
+                         label="save: state.npz", replace=False)
+        body = {
+            "version": 1,
+            "epoch": int(self._current_epoch),
+            "batch": int(self._last_batch_seen),
+            "stop_training": bool(getattr(self.model, "stop_training", False)),
+            "callbacks": states,
+            "files": files.describe_files(partial, (self._WEIGHTS, self._ARRAYS)),
+        }
+        manifest = {"format": _CHECKPOINT_FORMAT, "sha256": _digest(body), "body": body}
+        files.write_file(os.path.join(partial, self._MANIFEST),
+                         json.dumps(manifest, indent=1, allow_nan=True),
+                         label="save: manifest", replace=False)
+        files.sync_folder(partial)
+        files.crash_point("save: rename into place")
+        os.rename(partial, final)  # the commit: one step
+        files.crash_point("save: committed")
+        files.sync_folder(backup_dir)
+        for _, old in existing[self._KEEP - 1:]:
+            _discard(old, "save: prune an older checkpoint")
+        _remove_legacy_files(backup_dir)
 
     def on_train_begin(self, logs=None):
-        super().on_train_begin(logs)
         self.restored_epoch = None
-        meta = os.path.join(self.backup_dir, "training_metadata.json")
-        if not os.path.exists(meta):
+        self.restored_from = None
+        backup_dir = self.backup_dir
+        found = _select_checkpoint(backup_dir, warn=True)
+        if found is None:
+            if os.path.exists(os.path.join(backup_dir, "training_metadata.json")):
+                self._restore_legacy()
             return
-        with open(meta) as f:
-            metadata = json.load(f)
-        tag = f"{metadata['epoch']}-{metadata.get('batch', 0)}"
-        entry = next((e for e in self._read_entries() if e["tag"] == tag), None)
-        npz_path = os.path.join(self.backup_dir, f"regkeras_state-{tag}.npz")
-        if entry is None or not os.path.exists(npz_path):
-            warnings.warn(
-                "The backup has no regkeras state for the epoch it resumes from; dropout "
-                "random state and callback state start afresh.",
-                stacklevel=2,
-            )
-            return
-        with np.load(npz_path) as data:
+        path, body = found
+        self._check_built()
+        try:
+            self.model.load_weights(os.path.join(path, self._WEIGHTS))
+        except Exception as err:  # noqa: BLE001 - any failure: the backup is not this model's
+            raise _backup_error(backup_dir, f"{os.path.basename(path)} does not load into this "
+                                            f"model ({_one_line(err)})") from err
+        with np.load(os.path.join(path, self._ARRAYS)) as data:
             arrays = {k: data[k] for k in data.files}
+        self._restore_state(path, arrays, body["callbacks"])
+        epoch = int(body["epoch"])
+        # A run that had stopped (early stopping fired) and was killed before it finished
+        # does not train again: it goes straight to the end of fit, as the uninterrupted run.
+        self.model._initial_epoch = (int(self.params.get("epochs", epoch))
+                                     if body.get("stop_training") else epoch)
+        self.restored_epoch = epoch
+        self.restored_from = path
+
+    def _check_built(self):
+        if not self.model.built:
+            raise ValueError(
+                "To use the BackupAndRestore callback, your model must be built before you "
+                f"call `fit()`. Model {self.model} is unbuilt. You can build it beforehand by "
+                "calling it on a batch of data.")
+        if self.model.optimizer is not None and not self.model.optimizer.built:
+            self.model.optimizer.build(self.model.trainable_variables)
+
+    def _restore_state(self, where, arrays, saved_callbacks):
+        if len(saved_callbacks) != len(self.state_callbacks):
+            raise ValueError(
+                f"The backup in {self.backup_dir!r} holds the state of "
+                f"{len(saved_callbacks)} callbacks but `state_callbacks` has "
+                f"{len(self.state_callbacks)}; use the same callbacks to resume."
+            )
         variables = self.model.variables
         for k, v in enumerate(variables):
             key = f"var{k}"
             if key in arrays and tuple(arrays[key].shape) == tuple(v.shape):
                 v.assign(arrays[key])
-        if len(entry["callbacks"]) != len(self.state_callbacks):
-            raise ValueError(
-                f"The backup in {self.backup_dir!r} holds the state of "
-                f"{len(entry['callbacks'])} callbacks but `state_callbacks` has "
-                f"{len(self.state_callbacks)}; use the same callbacks to resume."
-            )
-        for i, (cb, saved) in enumerate(zip(self.state_callbacks, entry["callbacks"])):
-            cb_arrays = [arrays[f"cb{i}_{j}"] for j in range(saved["num_arrays"])]
+        for i, (cb, saved) in enumerate(zip(self.state_callbacks, saved_callbacks)):
+            try:
+                cb_arrays = [arrays[f"cb{i}_{j}"] for j in range(saved["num_arrays"])]
+            except KeyError:
+                raise _backup_error(self.backup_dir, f"{where} lacks the arrays of callback "
+                                                     f"{i}") from None
             cb.set_state(saved["state"], cb_arrays)
+
+    def _restore_legacy(self):
+        """Resumes from the layout written by regkeras <= 0.2 (files in the folder itself),
+        only when its parts agree; otherwise one clear error."""
+        backup_dir = self.backup_dir
+        metadata = _read_legacy_metadata(backup_dir)
+        tag = f"{metadata['epoch']}-{metadata.get('batch', 0)}"
+        state_path = os.path.join(backup_dir, self._LEGACY_STATE_FILE)
+        npz_path = os.path.join(backup_dir, f"regkeras_state-{tag}.npz")
+        try:
+            with open(state_path, encoding="utf-8") as f:
+                entries = json.load(f)["entries"]
+            entry = next((e for e in entries if e["tag"] == tag), None)
+            if entry is None:
+                raise KeyError(f"no entry for epoch {metadata['epoch']}")
+            with np.load(npz_path) as data:
+                arrays = {k: data[k] for k in data.files}
+        except Exception as err:  # noqa: BLE001 - any damaged or missing part
+            raise _backup_error(backup_dir, "its random-number and callback state for epoch "
+                                            f"{metadata['epoch']} is missing or damaged "
+                                            f"({_one_line(err)})") from None
+        self._check_built()
+        try:
+            self.model.load_weights(os.path.join(backup_dir, "latest.weights.h5"))
+        except Exception as err:  # noqa: BLE001
+            raise _backup_error(backup_dir, "latest.weights.h5 is missing, damaged or not "
+                                            f"this model's ({_one_line(err)})") from None
+        self._restore_state(backup_dir, arrays, entry["callbacks"])
+        self.model._initial_epoch = int(metadata["epoch"])
         self.restored_epoch = int(metadata["epoch"])
+        self.restored_from = backup_dir
+
+    def on_train_end(self, logs=None):
+        if not self.delete_checkpoint or not os.path.isdir(self.backup_dir):
+            return
+        # Oldest first, each renamed away before it is deleted: a kill part-way leaves the
+        # newest checkpoints whole (resuming from one of them ends the same way).
+        for _, path in reversed(_checkpoints(self.backup_dir)):
+            _discard(path, "cleanup: discard a checkpoint")
+        files.crash_point("cleanup: remove the folder")
+        shutil.rmtree(self.backup_dir, ignore_errors=True)
+
+
+_CHECKPOINT_FORMAT = "regkeras-checkpoint"
+_CHECKPOINT_NAME = re.compile(r"^ckpt-(\d{6,})$")
+
+
+class BackupError(ValueError):
+    """A backup folder that cannot be resumed from: damaged, incomplete, or another model's.
+
+    Raised by :class:`ResumableBackupAndRestore` (at the start of ``fit`` and by
+    ``resume_epoch``) instead of resuming from inconsistent parts; the message names the
+    folder and how to start afresh.
+    """
+
+
+def _backup_error(backup_dir, what):
+    return BackupError(
+        f"The backup in {os.fspath(backup_dir)!r} cannot be resumed: {what}. Nothing was "
+        f"restored. To train from the start instead, delete the folder "
+        f"{os.fspath(backup_dir)!r} (on the command line: rerun with --fresh).")
+
+
+def _one_line(err):
+    return " ".join(str(err).split())[:300] or type(err).__name__
+
+
+def _digest(body):
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), allow_nan=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _checkpoints(backup_dir):
+    """``[(sequence number, path)]`` of the committed checkpoints, newest first."""
+    try:
+        names = os.listdir(backup_dir)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    found = []
+    for name in names:
+        match = _CHECKPOINT_NAME.match(name)
+        path = os.path.join(backup_dir, name)
+        if match and os.path.isdir(path):
+            found.append((int(match.group(1)), path))
+    return sorted(found, reverse=True)
+
+
+def _read_manifest(path):
+    """``(body, None)`` for a complete checkpoint folder, ``(None, what is wrong)`` otherwise."""
+    manifest_path = os.path.join(path, ResumableBackupAndRestore._MANIFEST)
+    if not os.path.isfile(manifest_path):
+        return None, "its MANIFEST.json is missing"
+    try:
+        with open(manifest_path, "rb") as f:
+            manifest = json.loads(f.read().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        return None, f"its MANIFEST.json cannot be read ({_one_line(err)})"
+    if (not isinstance(manifest, dict) or manifest.get("format") != _CHECKPOINT_FORMAT
+            or not isinstance(manifest.get("body"), dict)):
+        return None, "its MANIFEST.json is not a regkeras checkpoint manifest"
+    body = manifest["body"]
+    if manifest.get("sha256") != _digest(body):
+        return None, "its MANIFEST.json does not match its checksum"
+    if body.get("version") != 1:
+        return None, f"it has format version {body.get('version')!r}, this regkeras reads 1"
+    expected = {ResumableBackupAndRestore._WEIGHTS, ResumableBackupAndRestore._ARRAYS}
+    if set(body.get("files", {})) != expected:
+        return None, "its manifest does not list the weights and state files"
+    problem = files.check_files(path, body["files"])
+    if problem is not None:
+        return None, problem
+    return body, None
+
+
+def _select_checkpoint(backup_dir, warn=False):
+    """``(path, manifest body)`` of the newest complete checkpoint, or ``None`` if there is
+    none at all; :class:`BackupError` when there are checkpoints but none is complete."""
+    skipped = []
+    for _, path in _checkpoints(backup_dir):
+        body, problem = _read_manifest(path)
+        if body is None:
+            skipped.append(f"{os.path.basename(path)}: {problem}")
+            continue
+        if skipped and warn:
+            warnings.warn(
+                f"The backup in {backup_dir!r} has a damaged or incomplete newest checkpoint "
+                f"({'; '.join(skipped)}); resuming from the previous complete one, "
+                f"{os.path.basename(path)} (epoch {body['epoch']}).",
+                stacklevel=3,
+            )
+        return path, body
+    if skipped:
+        raise _backup_error(backup_dir, "no checkpoint in it is complete ("
+                            + "; ".join(skipped) + ")")
+    return None
+
+
+def _read_legacy_metadata(backup_dir):
+    path = os.path.join(backup_dir, "training_metadata.json")
+    try:
+        with open(path, encoding="utf-8") as f:
+            metadata = json.load(f)
+        int(metadata["epoch"])
+        int(metadata.get("batch", 0))
+    except Exception as err:  # noqa: BLE001 - empty, truncated, garbage
+        raise _backup_error(backup_dir, f"its training_metadata.json is damaged "
+                                        f"({_one_line(err)})") from None
+    return metadata
+
+
+def _discard(path, label):
+    """Renames a checkpoint away (one step: it stops being a checkpoint), then deletes it."""
+    folder, name = os.path.split(path)
+    trash = os.path.join(folder, f".{name}.discarded-{os.getpid()}")
+    files.crash_point(f"{label}: rename")
+    os.rename(path, trash)
+    entries = sorted(os.listdir(trash))
+    if entries:
+        os.remove(os.path.join(trash, entries[0]))
+        files.crash_point(f"{label}: half-deleted")
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def _remove_leftovers(backup_dir):
+    """Deletes what a killed save or cleanup left: partial and discarded folders."""
+    for name in os.listdir(backup_dir):
+        if name.startswith(".ckpt-") and (".partial-" in name or ".discarded-" in name):
+            shutil.rmtree(os.path.join(backup_dir, name), ignore_errors=True)
+
+
+def _remove_legacy_files(backup_dir):
+    """After the first checkpoint in the new layout is committed, the files of the old
+    single-folder layout (if the run resumed from one) are no longer needed."""
+    for name in os.listdir(backup_dir):
+        if name in ("latest.weights.h5", "training_metadata.json", "latest.weights.h5.bkp",
+                    "training_metadata.json.bkp",
+                    ResumableBackupAndRestore._LEGACY_STATE_FILE) or (
+                name.startswith("regkeras_state-") and name.endswith(".npz")):
+            os.remove(os.path.join(backup_dir, name))
 
 
 def history_dict(history):

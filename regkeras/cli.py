@@ -13,6 +13,7 @@ hyperparameters under ``--out``; rerunning it resumes the search.
 import argparse
 import json
 import os
+import shutil
 import sys
 
 DATASET_CHOICES = ("recipes", "tiny_shakespeare", "ptb", "ptb.valid", "ptb.test")
@@ -156,6 +157,9 @@ def build_parser():
                               "ExperimentConfig.to_json() file")
     compare.add_argument("--resume", action="store_true",
                          help="keep backups in OUT/backup so an interrupted run resumes")
+    compare.add_argument("--fresh", action="store_true",
+                         help="delete the backup in OUT/backup first and train from the start "
+                              "(the way out of a damaged backup)")
     compare.add_argument("--tensorboard", metavar="DIR",
                          help="also log each configuration for TensorBoard under DIR/NAME")
     compare.add_argument("--quiet", action="store_true",
@@ -223,7 +227,7 @@ def compare(args):
     matplotlib.use("Agg")
     import keras
 
-    from regkeras import data, experiments, generation
+    from regkeras import experiments
 
     settings = _settings(args)
     keras.utils.set_random_seed(args.seed)
@@ -280,13 +284,32 @@ def compare(args):
     table = comparison.table(columns=_TABLE_COLUMNS)
     print()
     print(table)
-    _write_atomically(os.path.join(args.out, "results.md"),
+    staging = _staging_folder(args.out)
+    try:
+        samples = _write_compare_outputs(args, settings, corpus, comparison, staging)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    _publish(args.out, staging)
+    png = os.path.join(args.out, "loss_curves.png")
+    print()
+    print("\n".join(samples))
+    print(f"wrote {png}, {args.out}/samples.txt, {args.out}/results.md, and the models "
+          f"({', '.join(f'{n}.keras' for n in comparison.models)}) with their vocabularies")
+    return comparison
+
+
+def _write_compare_outputs(args, settings, corpus, comparison, folder):
+    """Every file `compare` leaves, written into `folder` (a staging folder)."""
+    from regkeras import data, generation
+
+    _write_atomically(os.path.join(folder, "results.md"),
                       comparison.table(fmt="markdown", columns=_TABLE_COLUMNS) + "\n")
-    _write_atomically(os.path.join(args.out, "results.json"), json.dumps(
+    _write_atomically(os.path.join(folder, "results.json"), json.dumps(
         {"settings": settings, "dataset": args.dataset, "seed": args.seed,
          "rows": comparison.rows, "histories": comparison.histories}, indent=1, default=float))
 
-    png = os.path.join(args.out, "loss_curves.png")
+    png = os.path.join(folder, "loss_curves.png")
     figure = comparison.plot()
     if corpus.entropy_rate is not None:
         axis = figure.axes[0]
@@ -304,13 +327,75 @@ def compare(args):
                                         temperature=args.temperature, seed=args.seed,
                                         context_length=settings["seq_len"])
         samples.append(f"--- {name} (temperature {args.temperature}) ---\n{text}\n")
-        data.save_language_model(model, corpus.vocab, os.path.join(args.out, f"{name}.keras"))
-    _write_atomically(os.path.join(args.out, "samples.txt"), "\n".join(samples))
-    print()
-    print("\n".join(samples))
-    print(f"wrote {png}, {args.out}/samples.txt, {args.out}/results.md, and the models "
-          f"({', '.join(f'{n}.keras' for n in comparison.models)}) with their vocabularies")
-    return comparison
+        data.save_language_model(model, corpus.vocab, os.path.join(folder, f"{name}.keras"))
+    _write_atomically(os.path.join(folder, "samples.txt"), "\n".join(samples))
+    return samples
+
+
+# The files of one run appear in --out together: they are written into OUT/.partial-PID,
+# then a journal listing them is written (atomically) and they are renamed into place; the
+# outputs of the previous run that this one does not overwrite are removed. A run killed
+# before the journal leaves the previous outputs untouched; one killed after it is finished
+# by the next run into that folder (`_recover_out`, under the lock), before anything else.
+_OUTPUTS_FILE = ".regkeras-outputs.json"
+_JOURNAL = ".regkeras-publishing.json"
+
+
+def _staging_folder(out):
+    path = os.path.join(out, f".partial-{os.getpid()}")
+    shutil.rmtree(path, ignore_errors=True)
+    os.makedirs(path)
+    return path
+
+
+def _publish(out, staging):
+    from regkeras import files
+
+    try:
+        with open(os.path.join(out, _OUTPUTS_FILE), encoding="utf-8") as f:
+            previous = json.load(f)
+    except (OSError, ValueError):
+        previous = []
+    names = sorted(os.listdir(staging))
+    files.sync_folder(staging)
+    plan = {"staging": os.path.basename(staging), "files": names,
+            "remove": sorted(set(previous) - set(names))}
+    files.crash_point("publish: outputs staged")
+    files.write_file(os.path.join(out, _JOURNAL), json.dumps(plan))
+    files.crash_point("publish: journal written")
+    _move_into_place(out, plan)
+
+
+def _move_into_place(out, plan):
+    from regkeras import files
+
+    staging = os.path.join(out, plan["staging"])
+    for name in plan["files"]:
+        source = os.path.join(staging, name)
+        if os.path.exists(source):
+            os.replace(source, os.path.join(out, name))
+            files.crash_point("publish: output moved")
+    for name in plan["remove"]:
+        try:
+            os.remove(os.path.join(out, name))
+        except FileNotFoundError:
+            pass
+    files.write_file(os.path.join(out, _OUTPUTS_FILE), json.dumps(plan["files"]))
+    os.remove(os.path.join(out, _JOURNAL))
+    files.sync_folder(out)
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def _recover_out(out):
+    """Finishes the publishing a killed run began in `out`, and drops its partial outputs."""
+    journal = os.path.join(out, _JOURNAL)
+    if os.path.exists(journal):
+        with open(journal, encoding="utf-8") as f:
+            plan = json.load(f)  # written whole (write, then rename)
+        _move_into_place(out, plan)
+    for name in os.listdir(out):
+        if name.startswith(".partial-"):
+            shutil.rmtree(os.path.join(out, name), ignore_errors=True)
 
 
 def _read_config(path):
@@ -491,22 +576,49 @@ def main(argv=None):
     _load_library(quiet=not args.debug)
     run = {"compare": compare, "tune": tune}[args.command]
     created = False
+    lock = None
     try:
         created = _prepare_out(args.out)
+        lock = _lock_out(args)
+        if lock is not None:
+            _recover_out(args.out)
+        if getattr(args, "fresh", False):
+            shutil.rmtree(os.path.join(args.out, "backup"), ignore_errors=True)
         run(args)
     except KeyboardInterrupt:
+        if lock is not None:
+            lock.release()
         if created:
             _remove_if_empty(args.out)
         print(f"{parser.prog} {args.command}: interrupted", file=sys.stderr)
         return 130
     except (UserError, ValueError, TypeError, OSError) as err:
+        if lock is not None:
+            lock.release()
         if created:
             _remove_if_empty(args.out)
         if args.debug:
             raise
         print(f"{parser.prog} {args.command}: error: {_one_line(err)}", file=sys.stderr)
         return 2
+    finally:
+        if lock is not None:
+            lock.release()
     return 0
+
+
+def _lock_out(args):
+    """One run at a time in an --out folder: a second one fails at once (exit 2).
+
+    `tune` in chief/worker mode (KERASTUNER_TUNER_ID set) shares its folder by design and
+    takes no lock. The lock is an flock, so a run that was killed leaves no stale lock.
+    """
+    from regkeras.files import FolderLock
+
+    if args.command == "tune" and os.environ.get("KERASTUNER_TUNER_ID"):
+        return None
+    return FolderLock(os.path.join(args.out, ".regkeras.lock"),
+                      f"--out {args.out!r}").acquire()
 
 
 def _one_line(err):

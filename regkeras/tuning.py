@@ -537,26 +537,40 @@ def tune(
                             f"vocab, train_ids, val_ids); it has no {attr!r}.")
     hypermodel = _hypermodel_class()(vocabulary_size(corpus.vocab), model_kwargs=model_kwargs,
                                      learning_rate=learning_rate, seed=seed, **(space or {}))
-    # KerasTuner's oracle reads seed=0 as "no seed" and draws a random one, so it gets
-    # seed + 1: every seed, 0 included, gives a repeatable search.
-    common = dict(objective="val_loss", hyperparameters=hypermodel.space(),
-                  tune_new_entries=False, seed=seed + 1, directory=os.fspath(directory),
-                  project_name=os.fspath(project_name), overwrite=overwrite)
-    cls = _tuner_class(tuner)
-    if tuner == "hyperband":
-        search = cls(hypermodel, max_epochs=epochs, factor=hyperband_factor,
-                     hyperband_iterations=1, **common)
-        search.oracle.max_trials = max_trials
-    else:
-        search = cls(hypermodel, max_trials=max_trials, **common)
-    # The splits are read here and only here: the test split never reaches the tuner.
-    train_ids, val_ids = corpus.train_ids, corpus.val_ids
-    if callbacks is not None and (isinstance(callbacks, keras.callbacks.Callback) or not all(
-            isinstance(cb, keras.callbacks.Callback) for cb in callbacks)):
-        raise TypeError(message("callbacks", "a list of keras callbacks or None", callbacks))
-    search.search(train_ids=train_ids, val_ids=val_ids, epochs=epochs, seq_len=seq_len,
-                  batch_size=batch_size, steps_per_epoch=steps_per_epoch, verbose=verbose,
-                  callbacks=list(callbacks or []))
+    # One process per search outside the chief/worker mode: a second one on the same folder
+    # would train the same trial ids and record them as failed; it is refused at once.
+    lock = None
+    if "KERASTUNER_ORACLE_IP" not in os.environ:
+        from regkeras.files import FolderLock
+
+        search_dir = os.path.join(os.fspath(directory), os.fspath(project_name))
+        os.makedirs(os.fspath(directory), exist_ok=True)
+        lock = FolderLock(os.path.join(os.fspath(directory), f".{os.fspath(project_name)}.lock"),
+                          f"The search {search_dir!r}").acquire()
+    try:
+        # KerasTuner's oracle reads seed=0 as "no seed" and draws a random one, so it gets
+        # seed + 1: every seed, 0 included, gives a repeatable search.
+        common = dict(objective="val_loss", hyperparameters=hypermodel.space(),
+                      tune_new_entries=False, seed=seed + 1, directory=os.fspath(directory),
+                      project_name=os.fspath(project_name), overwrite=overwrite)
+        cls = _tuner_class(tuner)
+        if tuner == "hyperband":
+            search = cls(hypermodel, max_epochs=epochs, factor=hyperband_factor,
+                         hyperband_iterations=1, **common)
+            search.oracle.max_trials = max_trials
+        else:
+            search = cls(hypermodel, max_trials=max_trials, **common)
+        # The splits are read here and only here: the test split never reaches the tuner.
+        train_ids, val_ids = corpus.train_ids, corpus.val_ids
+        if callbacks is not None and (isinstance(callbacks, keras.callbacks.Callback) or not all(
+                isinstance(cb, keras.callbacks.Callback) for cb in callbacks)):
+            raise TypeError(message("callbacks", "a list of keras callbacks or None", callbacks))
+        search.search(train_ids=train_ids, val_ids=val_ids, epochs=epochs, seq_len=seq_len,
+                      batch_size=batch_size, steps_per_epoch=steps_per_epoch, verbose=verbose,
+                      callbacks=list(callbacks or []))
+    finally:
+        if lock is not None:
+            lock.release()
     if _is_distributed_worker():
         # The chief's oracle holds the results (and may already have shut down): a worker
         # returns without a summary; the chief's own call summarizes every worker's trials.

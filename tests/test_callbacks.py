@@ -390,3 +390,63 @@ def test_live_display_in_notebook(monkeypatch):
     # one output area, created once and then redrawn (3 epochs + the final state)
     assert [kind for kind, _ in calls] == ["display", "update", "update", "update"]
     assert all(hasattr(fig, "savefig") for _, fig in calls)
+
+
+def _killed_run(backup, k=4, epochs=10):
+    model = make_model()
+    with pytest.raises(KeyboardInterrupt):
+        fit(model, epochs, training_callbacks(patience=50, backup_dir=backup) + [Interrupt(k)])
+
+
+def _checkpoint_dirs(backup):
+    return sorted(p for p in os.listdir(backup) if p.startswith("ckpt-"))
+
+
+@pytest.mark.parametrize("damage", ["truncate-weights", "garbage-manifest", "delete-state"])
+def test_damaged_newest_checkpoint_falls_back_to_the_previous_with_a_warning(tmp_path, damage):
+    epochs, k = 10, 4
+    model_a = make_model()
+    fit(model_a, epochs, training_callbacks(patience=50, backup_dir=tmp_path / "a"))
+    backup = tmp_path / "b"
+    _killed_run(backup, k, epochs)
+    names = _checkpoint_dirs(backup)
+    assert len(names) == 2, "the previous complete checkpoint is kept"
+    newest = backup / names[-1]
+    if damage == "truncate-weights":
+        path = newest / "model.weights.h5"
+        path.write_bytes(path.read_bytes()[:100])
+    elif damage == "garbage-manifest":
+        (newest / "MANIFEST.json").write_text("{not json")
+    else:
+        os.remove(newest / "state.npz")
+    assert ResumableBackupAndRestore.resume_epoch(backup) == k  # the previous one's epoch
+    model_b = make_model(seed=3)
+    with pytest.warns(UserWarning, match=f"{names[-1]}.*resuming from the previous complete "
+                                         f"one, {names[0]}"):
+        fit(model_b, epochs, training_callbacks(patience=50, backup_dir=backup))
+    assert_same_weights(model_b.get_weights(), model_a.get_weights())
+
+
+def test_no_complete_checkpoint_is_one_clear_error(tmp_path):
+    backup = tmp_path / "b"
+    _killed_run(backup)
+    for name in _checkpoint_dirs(backup):
+        (backup / name / "MANIFEST.json").write_text("")
+    with pytest.raises(ValueError, match=r"backup in '.*b' cannot be resumed.*delete the folder"
+                                         r".*--fresh") as info:
+        fit(make_model(), 10, training_callbacks(patience=50, backup_dir=backup))
+    assert "\n" not in str(info.value)
+    with pytest.raises(ValueError, match="cannot be resumed"):
+        ResumableBackupAndRestore.resume_epoch(backup)
+
+
+def test_old_format_backup_with_damaged_parts_is_one_clear_error(tmp_path):
+    # The single-folder layout of regkeras <= 0.2, as the kills of issue #19 left it.
+    backup = tmp_path / "old"
+    backup.mkdir()
+    (backup / "training_metadata.json").write_text("")
+    with pytest.raises(ValueError, match="training_metadata.json is damaged.*--fresh"):
+        ResumableBackupAndRestore.resume_epoch(backup)
+    (backup / "training_metadata.json").write_text('{"epoch": 3, "batch": 0}')
+    with pytest.raises(ValueError, match="random-number and callback state for epoch 3"):
+        fit(make_model(), 10, training_callbacks(patience=50, backup_dir=backup))

@@ -154,10 +154,11 @@ def _max_difference(a, b):
 def _backup_epoch(out):
     """The furthest epoch either configuration has backed up (0 = none yet)."""
     best = 0
+    from regkeras.callbacks import ResumableBackupAndRestore
+
     for name in ("baseline", "regularized"):
-        path = out / "backup" / name / "training_metadata.json"
         try:
-            best = max(best, int(json.loads(path.read_text())["epoch"]))
+            best = max(best, ResumableBackupAndRestore.resume_epoch(out / "backup" / name))
         except (OSError, ValueError, KeyError):
             pass
     return best
@@ -369,3 +370,90 @@ def test_a_bad_config_file_is_one_line(tmp_path, content, fragment):
                 str(tmp_path / "out")], tmp_path)
     _assert_one_line_error(run, "--config", fragment)
     assert not (tmp_path / "out").exists()
+
+
+_HOLD_LOCK = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
+fcntl.flock(fd, fcntl.LOCK_EX)
+os.write(fd, str(os.getpid()).encode())
+print("locked", flush=True)
+time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize("command", [["compare"], ["tune", "--max-trials", "1"]])
+def test_a_second_run_into_the_same_out_fails_at_once(tmp_path, capsys, command):
+    out = tmp_path / "out"
+    out.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, str(out / ".regkeras.lock")],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        start = time.monotonic()
+        assert cli.main([*command, "--out", str(out)]) == 2
+        assert time.monotonic() - start < 5, "refused at once, before loading anything"
+        err = capsys.readouterr().err.strip()
+        assert "\n" not in err and "Traceback" not in err
+        assert f"is in use by another run (process {holder.pid})" in err, err
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_a_lock_left_by_a_killed_run_is_taken_over(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".regkeras.lock").write_text("999999\n")  # its process is gone: no flock held
+    args = cli.build_parser().parse_args(["compare", "--out", str(out), "--fresh"])
+    assert args.fresh
+    lock = cli._lock_out(args)
+    try:
+        assert (out / ".regkeras.lock").read_text() == f"{os.getpid()}\n"
+    finally:
+        lock.release()
+    assert not (out / ".regkeras.lock").exists(), "a finished run leaves no lock file"
+
+
+def _quick_compare(out, seed, crash_at=None):
+    command = [sys.executable, "-m", "regkeras", "compare", "--epochs", "1", "--units", "8",
+               "--seq-len", "16", "--batch-size", "16", "--sample-length", "5", "--quiet",
+               "--seed", str(seed), "--out", str(out)]
+    env = {k: v for k, v in _env().items() if not k.startswith("REGKERAS_CRASH")}
+    if crash_at:
+        env["REGKERAS_CRASH_AT"] = crash_at
+    return subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
+
+
+def _outputs(out):
+    return sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
+
+
+@pytest.mark.slow
+def test_compare_outputs_appear_all_or_nothing_when_killed(tmp_path):
+    out = tmp_path / "out"
+    assert _quick_compare(out, seed=0).returncode == 0
+    names = _outputs(out)
+    assert {"results.md", "results.json", "loss_curves.png", "samples.txt", "baseline.keras",
+            "regularized.keras", "baseline.vocab.json"} <= set(names)
+    before = {n: (out / n).read_bytes() for n in names}
+
+    # Killed with every output written but not yet published: the old run's set is untouched.
+    run = _quick_compare(out, seed=1, crash_at="publish: outputs staged")
+    assert run.returncode == -signal.SIGKILL, run.stderr[-2000:]
+    assert {n: (out / n).read_bytes() for n in _outputs(out)} == before
+    cli._recover_out(out)
+    assert not [p for p in os.listdir(out) if p.startswith(".partial-")]
+    assert {n: (out / n).read_bytes() for n in _outputs(out)} == before
+
+    # Killed half-way through moving the new set into place: the next run into the folder
+    # finishes the move first, so the folder holds the new run's set only.
+    run = _quick_compare(out, seed=2, crash_at="publish: output moved#2")
+    assert run.returncode == -signal.SIGKILL, run.stderr[-2000:]
+    cli._recover_out(out)
+    assert _outputs(out) == names
+    assert json.loads((out / "results.json").read_text())["seed"] == 2
+    assert "baseline.keras" in json.loads((out / ".regkeras-outputs.json").read_text())
+    changed = [n for n in names if (out / n).read_bytes() != before[n]]
+    assert set(changed) >= {"results.json", "results.md", "loss_curves.png"}, changed
+    assert not [p for p in os.listdir(out) if p.startswith(".partial-") or "publishing" in p]

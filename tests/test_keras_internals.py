@@ -28,7 +28,23 @@ INTERNALS = {
         lambda: keras.callbacks.BackupAndRestore._save_model,
     "keras.optimizers.Optimizer._clip_gradients":
         lambda: keras.optimizers.AdamW._clip_gradients,
+    # The attribute fit() reads its first epoch from after on_train_begin (set on resume).
+    "keras.Model._initial_epoch": lambda: _initial_epoch_is_read_by_fit(),
 }
+
+
+def _initial_epoch_is_read_by_fit():
+    import numpy as np
+
+    class Skip(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            self.model._initial_epoch = 2
+
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    history = model.fit(np.ones((4, 1)), np.ones((4, 1)), epochs=3, verbose=0, callbacks=[Skip()])
+    assert len(history.history["loss"]) == 1, "fit() no longer starts at model._initial_epoch"
+    return lambda: None
 SIGNATURES = {
     "keras.callbacks.EarlyStopping._is_improvement": ["self", "monitor_value", "reference_value"],
     "keras.callbacks.BackupAndRestore._save_model": ["self"],

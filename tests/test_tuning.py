@@ -253,3 +253,27 @@ def _escape(text):
     import re
 
     return re.escape(text)
+
+
+def test_a_second_search_on_one_folder_is_refused_at_once(tmp_path, monkeypatch):
+    import subprocess
+    import sys
+
+    from regkeras.files import FolderInUseError
+
+    monkeypatch.delenv("KERASTUNER_ORACLE_IP", raising=False)
+    hold = ("import fcntl, os, sys, time\n"
+            "fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)\n"
+            "fcntl.flock(fd, fcntl.LOCK_EX); os.write(fd, str(os.getpid()).encode())\n"
+            "print('locked', flush=True); time.sleep(60)\n")
+    holder = subprocess.Popen([sys.executable, "-c", hold, str(tmp_path / ".a.lock")],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        with pytest.raises(FolderInUseError, match=f"in use by another run .process "
+                                                   f"{holder.pid}"):
+            tuning.tune("recipes", directory=tmp_path, project_name="a", **TINY)
+        assert not (tmp_path / "a").exists(), "refused before the tuner touched the folder"
+    finally:
+        holder.kill()
+        holder.wait()
