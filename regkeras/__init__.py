@@ -10,6 +10,7 @@ a function needs it (``tf.data`` pipelines, ``distribute``), so on JAX or PyTorc
 """
 
 import importlib
+import importlib.util
 import os
 import sys
 
@@ -21,8 +22,8 @@ __version__ = "0.1.0"
 # Every submodule, in import order; the names each one lists in `__all__` are also top-level
 # names (``regkeras.LayerNormLSTM``). Later modules win a clash (``plotting.plot_history`` is
 # ``callbacks.plot_history``).
-_SUBMODULES = ("validation", "datasets", "data", "metrics", "engine", "fused", "spec", "dropout",
-               "normalization", "recurrent", "regularizers", "models", "optimizers",
+_SUBMODULES = ("validation", "files", "datasets", "data", "metrics", "engine", "fused", "spec",
+               "dropout", "normalization", "recurrent", "regularizers", "models", "optimizers",
                "callbacks", "plotting", "diagnosis", "generation", "experiments", "tuning",
                "distribute")
 _REEXPORTED = ("datasets", "data", "metrics", "engine", "dropout", "normalization", "recurrent",
@@ -72,6 +73,10 @@ if _starting_the_command_line():
     def __getattr__(name):
         if name.startswith("__") and name != "__all__":
             raise AttributeError(name)
+        if importlib.util.find_spec(f"{__name__}.{name}") is not None:
+            # A submodule (`from regkeras import files` inside a module being imported):
+            # that module alone, or the imports would go round in a circle.
+            return importlib.import_module(f"{__name__}.{name}")
         _import_all()
         try:
             return globals()[name]
