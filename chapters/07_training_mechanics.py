@@ -187,7 +187,7 @@ assert mean_of_ppls > math.exp(loss)
 # %% [markdown]
 # **Why word-level papers report perplexity and character-level papers bits.** For words the
 # perplexity is a readable number: Zaremba et al.'s medium model has a Penn Treebank test
-# perplexity of 82, "as unsure as a choice among 82 words" out of 10,000. For characters the
+# perplexity of 82.7, "as unsure as a choice among 83 words" out of 10,000. For characters the
 # perplexity sits between 1 and about 4 and hides differences in the second decimal
 # (perplexity 2.0 against 2.1 is 1.00 against 1.07 bits), while bits per character are what
 # compression is measured in (Shannon's estimates for English, text-compression benchmarks),
@@ -656,7 +656,7 @@ for mode in ("per_sequence", "per_step"):
 #
 # * **Zaremba's mechanism is real, on the memory.** A fresh mask at every step on the LSTM's
 #   cell state `c` erases what it holds: each unit survives `d` steps with probability
-#   `0.75^d`, and the accuracy falls from near perfect for a key a few steps back to near
+#   `0.75^d`, and the accuracy falls from about 0.9 for a key a few steps back to near
 #   chance for one 20-31 steps back. One mask per sequence on `c` removes the same fraction of
 #   units but the *same* units at every step: the memory in the others is untouched, and the
 #   accuracy falls far less with distance (from about 0.92 to 0.77; some of the network's
@@ -810,7 +810,7 @@ assert regkeras.clearly_lower(ok[1.5, None], ok[1.5, 3]), "top-k cuts the implau
 # %% [markdown]
 # What the numbers say. **Greedy decoding** (`T = 0`) writes legal text that repeats itself:
 # the same few word pairs again and again (the lowest distinct-2). **Low temperatures** keep
-# almost every word pair legal. **High temperatures** flatten the distribution (its entropy
+# most word pairs legal (about 90% at `T = 0.5`). **High temperatures** flatten the distribution (its entropy
 # rises with `T`) and sample from its tail: new words, impossible transitions, character soup.
 # **Top-k** cuts that tail: at `T = 1.5`, keeping only the 3 most likely characters more than
 # doubles the share of legal word pairs (though it stays below `T = 0.8`'s). `T = 1` without top-k samples the model's own distribution, which is
@@ -832,7 +832,7 @@ assert regkeras.clearly_lower(ok[1.5, None], ok[1.5, 3]), "top-k cuts the implau
 #   score clearly lower read that way. On this first-order text it buys nothing beyond that;
 #   on real text it also carries context across the window.
 # * SGD at learning rate 20 blows up on every seed without clipping, gradient norms in the
-#   hundreds, and `diagnose` says "unstable"; `clipnorm=0.25` (a few lines from scratch, equal
+#   hundreds or thousands, and `diagnose` says "unstable"; `clipnorm=0.25` (a few lines from scratch, equal
 #   to Keras') lets the same run train.
 # * A fresh dropout mask at every step erases memory when it reaches the state that holds it
 #   (the LSTM's `c`: near chance 20 steps back); one mask per sequence does not. On `h[t-1]`,
