@@ -252,19 +252,29 @@ for label, row in (("best", winner), ("worst", loser)):
         print("   advice:", advice)
 
 # %% [markdown]
-# Read the verdicts next to the table. `diagnose` calls **both** ends "underfitting", because
-# even the best trial's loss is about 50% above the entropy floor. For the worst trial (the most
-# dropout in the table, without layer norm) that advice fits: its validation loss was still
-# falling when the budget ran out, so the budget or the dropout is what holds it back. For the
-# best trial the same advice — "weaken regularization" — is contradicted by the reference: the
-# model with *no* regularization does worse (next section). Every configuration stays far above
+# Read the verdicts next to the table. First, the top of the table is a tie: trial 1
+# (variational dropout 0.1, decay 1e-4, no layer norm) and trial 3 (Zaremba dropout 0.2, layer
+# norm) score within 0.001 nats/char of each other, less than the seed spread, and which one
+# comes first depends on the rounding of the CPU that runs the notebook (both orders have been
+# seen on machines of the same kind). Trial 1's curve is still flat at the end, and `diagnose`
+# calls it "underfitting" (its loss is about 50% above the entropy floor); trial 3's has just
+# turned up, and `diagnose` calls it "overfitting". The worst trial (the most dropout in the
+# table, without layer norm) is "underfitting" on every machine, and that advice fits: its
+# validation loss was still falling when the budget ran out, so the budget or the dropout is
+# what holds it back. For trial 1 the same advice — "weaken regularization" — is contradicted
+# by the reference: the model with *no* regularization does worse (next section). Every configuration stays far above
 # the floor because 7,100 training characters and 15 epochs are too little to learn the
 # chain, not because of the regularizers: the guide's "high loss everywhere → remove
 # regularization" holds only when the regularization is what keeps the loss high. A search
 # answers "which regularization pays off *within this model, data and budget*".
 
 # %%
-assert verdicts == {"best": "underfitting", "worst": "underfitting"}
+# The two top trials are tied within seed noise (asserted below), and which of them the
+# search ranks first depends on a CPU's rounding: trial 1 (no layer norm) is "underfitting",
+# trial 3 (layer norm) has just turned up and is "overfitting". The worst trial is
+# underfitting whichever machine runs this.
+assert verdicts["worst"] == "underfitting"
+assert verdicts["best"] in ("underfitting", "overfitting")
 assert winner["val_loss"] > 1.4 * floor, "the best trial should still be far above the floor"
 assert loser["best_epoch"] == loser["epochs_run"] == EPOCHS, "the worst trial was still improving"
 #
@@ -344,16 +354,17 @@ assert abs(winner["val_loss"] - win_val.mean) < 2 * win_val.sd, "no visible best
 assert runner_up - winner["val_loss"] < win_val.sd, "the top two trials are within seed noise"
 
 # %% [markdown]
-# Scored like with like, the search's gain shrinks from 0.033 to 0.012 nats/char: the old
-# comparison overstated it 2.7 times, crediting the search with what early stopping alone does
-# (the reference at its best epoch, 0.716, against its last, 0.737). The rest is real at this
-# scale: 0.012 nats/char is more than twice the combined seed spread (0.002 + 0.003).
+# Scored like with like, the search's gain shrinks from about 0.03 to about 0.01 nats/char
+# (the numbers above): the old comparison overstated it about three times, crediting the
+# search with what early stopping alone does (the reference at its best epoch, 0.716, against
+# its last, 0.737). The rest is real at this scale: it is more than the combined seed spread,
+# whichever of the two tied trials won.
 #
-# Two more things the numbers say. The winner (variational dropout 0.1, weight decay 1e-4,
-# no layer norm, patience 4) is essentially *light dropout plus early stopping*: a decay of 1e-4
-# pulls the weights 0.02% toward zero over the whole run (the table above), which is nothing.
-# And the top two trials — different dropout placements, one with layer norm — score within
-# the seed spread of each other: the search found a good region, not a unique best setting.
+# Two more things the numbers say. Either winner is essentially *light dropout plus early
+# stopping*: trial 1's decay of 1e-4 pulls the weights 0.02% toward zero over the whole run
+# (the table above), which is nothing, and trial 3 has no decay at all. And the top two
+# trials — different dropout placements, one with layer norm — score within the seed spread
+# of each other: the search found a good region, not a unique best setting.
 # The optimism of a best-of-6 score is too small to see here: the winner's search score (0.706)
 # and its mean over three seeds (0.704) agree within the seed spread.
 
@@ -371,7 +382,9 @@ win_test = winner_runs.stats("winner", "test_loss")
 print(f"test loss: reference last epoch {ref_test_last}, reference best epoch {ref_test}, "
       f"winner {win_test} nats/char (floor {floor:.3f})")
 print(f"winner on test: {win_test.mean / np.log(2):.3f} bits/char")
-assert regkeras.clearly_lower(win_test, ref_test), "the winner should also win on test"
+print("winner clearly lower on test (beyond the seed spread):",
+      regkeras.clearly_lower(win_test, ref_test))
+assert win_test.mean < ref_test.mean, "the winner should be below the reference on test too"
 assert (ref_test_last.mean < ref_last.mean and ref_test.mean < ref_best.mean
         and win_test.mean < win_val.mean), "every test loss came out below its validation twin"
 
@@ -419,9 +432,11 @@ assert floors["test"] < floors["val"], "the test split should be intrinsically e
 # (about ±0.014 nats/char for 10,700 characters each): chance, not a sign that something
 # leaked, and the same for a model that was selected on validation (the winner) and one that
 # was not (the reference's last epoch). Even the perfect model finds this test split a little
-# easier than the validation split. On the test split, the winner's gain over the reference at
-# its best epoch (0.705 → 0.697 nats/char) is smaller than on validation but still larger than
-# the seed spread: the conclusion survives the one look at data nobody chose on.
+# easier than the validation split. On the test split the winner is again below the reference
+# at its best epoch (0.705 nats/char), but by less than on validation: by 0.008 (0.697, more
+# than the seed spread) when trial 1 won the search, by 0.004 (0.701, within the spread) when
+# trial 3 did. So the one look at data nobody chose on confirms the direction, and says the
+# size of the search's gain is at the edge of what three seeds on 10,700 characters resolve.
 
 # %% [markdown]
 # ## From the command line, and on several machines
@@ -453,8 +468,8 @@ assert floors["test"] < floors["val"], "the test split should be intrinsically e
 # - Compare like with like: scored at its last epoch, the unregularized reference made the search
 #   look about three times better than it is; most of that gap was early stopping alone.
 # - Scored at the best epoch for both and re-trained over three seeds, the winner still beats the
-#   unregularized reference, on validation and on the untouched test split, by more than the seed
-#   spread — a small but real gain at this scale.
+#   unregularized reference on validation by more than the seed spread, and is below it on the
+#   untouched test split too — a small gain, at the edge of what three seeds resolve here.
 # - A search answers "how much dropout and decay" within a fixed model, budget and learning rate;
 #   the guide's other lines (model size, training longer, learning rate, more data) are separate
 #   decisions.
