@@ -16,6 +16,8 @@ import os
 import shutil
 import sys
 
+from regkeras import files  # standard library only: costs --help nothing
+
 DATASET_CHOICES = ("recipes", "tiny_shakespeare", "ptb", "ptb.valid", "ptb.test")
 
 # Defaults sized so the whole job runs offline in a few minutes on 2 CPU cores: a small
@@ -303,9 +305,9 @@ def _write_compare_outputs(args, settings, corpus, comparison, folder):
     """Every file `compare` leaves, written into `folder` (a staging folder)."""
     from regkeras import data, generation
 
-    _write_atomically(os.path.join(folder, "results.md"),
+    files.write_file(os.path.join(folder, "results.md"),
                       comparison.table(fmt="markdown", columns=_TABLE_COLUMNS) + "\n")
-    _write_atomically(os.path.join(folder, "results.json"), json.dumps(
+    files.write_file(os.path.join(folder, "results.json"), json.dumps(
         {"settings": settings, "dataset": args.dataset, "seed": args.seed,
          "rows": comparison.rows, "histories": comparison.histories}, indent=1, default=float))
 
@@ -328,7 +330,7 @@ def _write_compare_outputs(args, settings, corpus, comparison, folder):
                                         context_length=settings["seq_len"])
         samples.append(f"--- {name} (temperature {args.temperature}) ---\n{text}\n")
         data.save_language_model(model, corpus.vocab, os.path.join(folder, f"{name}.keras"))
-    _write_atomically(os.path.join(folder, "samples.txt"), "\n".join(samples))
+    files.write_file(os.path.join(folder, "samples.txt"), "\n".join(samples))
     return samples
 
 
@@ -349,8 +351,6 @@ def _staging_folder(out):
 
 
 def _publish(out, staging):
-    from regkeras import files
-
     try:
         with open(os.path.join(out, _OUTPUTS_FILE), encoding="utf-8") as f:
             previous = json.load(f)
@@ -367,8 +367,6 @@ def _publish(out, staging):
 
 
 def _move_into_place(out, plan):
-    from regkeras import files
-
     staging = os.path.join(out, plan["staging"])
     for name in plan["files"]:
         source = os.path.join(staging, name)
@@ -479,13 +477,6 @@ def _remove_if_empty(path):
         pass
 
 
-def _write_atomically(path, text):
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
-
-
 def tune(args):
     """``python -m regkeras tune``: a KerasTuner search, its table and best hyperparameters."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -514,15 +505,15 @@ def tune(args):
     print()
     print(table)
     print(f"\nbest hyperparameters: {json.dumps(result.best_hyperparameters)}")
-    _write_atomically(os.path.join(args.out, "trials.md"), result.table(fmt="markdown") + "\n")
+    files.write_file(os.path.join(args.out, "trials.md"), result.table(fmt="markdown") + "\n")
     payload = {"settings": settings, "dataset": args.dataset, "seed": args.seed,
                "tuner": args.tuner, "objective": "val_loss", **result.to_json()}
-    _write_atomically(os.path.join(args.out, "trials.json"),
+    files.write_file(os.path.join(args.out, "trials.json"),
                       json.dumps(payload, indent=1, default=float) + "\n")
-    _write_atomically(os.path.join(args.out, "best_hyperparameters.json"),
+    files.write_file(os.path.join(args.out, "best_hyperparameters.json"),
                       json.dumps(result.best_hyperparameters, indent=1) + "\n")
     config_path = os.path.join(args.out, "best_config.json")
-    _write_atomically(config_path, result.best_config().to_json() + "\n")
+    files.write_file(config_path, result.best_config().to_json() + "\n")
     data.save_language_model(result.best_model(), corpus.vocab,
                              os.path.join(args.out, "best.keras"))
     print(f"wrote {args.out}/trials.md, {args.out}/trials.json, "
@@ -613,12 +604,10 @@ def _lock_out(args):
     `tune` in chief/worker mode (KERASTUNER_TUNER_ID set) shares its folder by design and
     takes no lock. The lock is an flock, so a run that was killed leaves no stale lock.
     """
-    from regkeras.files import FolderLock
-
     if args.command == "tune" and os.environ.get("KERASTUNER_TUNER_ID"):
         return None
-    return FolderLock(os.path.join(args.out, ".regkeras.lock"),
-                      f"--out {args.out!r}").acquire()
+    return files.FolderLock(os.path.join(args.out, ".regkeras.lock"),
+                            f"--out {args.out!r}").acquire()
 
 
 def _one_line(err):

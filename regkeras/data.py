@@ -22,6 +22,7 @@ import keras
 import numpy as np
 
 from regkeras import datasets as _datasets
+from regkeras import files as _files
 from regkeras.models import output_width
 from regkeras.validation import (
     check_bool,
@@ -292,10 +293,7 @@ class Vocabulary:
         except UnicodeEncodeError:  # a lone surrogate: only \u escapes can store it
             text = json.dumps(config, ensure_ascii=True, indent=1)
         if path is not None:  # write, then rename: never a half-written vocabulary
-            tmp = f"{os.fspath(path)}.tmp"
-            with open(tmp, "w", encoding="utf-8") as f:
-                f.write(text)
-            os.replace(tmp, path)
+            _files.write_file(path, text)
         return text
 
     @classmethod

@@ -43,6 +43,7 @@ import time
 
 import keras
 
+from regkeras import files
 from regkeras.callbacks import (
     BestWeightsEarlyStopping,
     ResumableBackupAndRestore,
@@ -601,10 +602,7 @@ def _save_finished(backup_dir, result):
     result.model.save_weights(weights_path)
     payload = {"row": result.row, "history": result.history,
                "config": dataclasses.asdict(result.config)}
-    tmp = json_path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(payload, f)  # Python's json round-trips NaN/inf
-    os.replace(tmp, json_path)
+    files.write_file(json_path, json.dumps(payload))  # Python's json round-trips NaN/inf
 
 
 def _load_finished(backup_dir, config, corpus, model_builder, model_kwargs, seed):
