@@ -64,7 +64,7 @@ import regkeras
 SEEDS = (0, 1, 2)
 keras.utils.set_random_seed(SEEDS[0])
 
-# The committed run is sized for 2 CPU cores (about 6 CPU minutes). SCALE multiplies the corpus
+# The committed run is sized for 2 CPU cores (about 3 minutes, see the README). SCALE multiplies the corpus
 # and the epochs: try 4 or more with a GPU.
 SCALE = float(os.environ.get("REGKERAS_SCALE", "1"))
 TRAIN_WORDS = int(1500 * SCALE)
