@@ -406,8 +406,13 @@ def apply_overrides(recipe, overrides):
 
 
 def run_one(recipe_name, budget_min, corpus, *, max_tokens=None, seed=0, smoke=False,
-            overrides=None, log=print):
-    """Build, train within the budget, evaluate once. Returns the result row (a dict)."""
+            overrides=None, score_windows=None, log=print):
+    """Build, train within the budget, evaluate once. Returns the result row (a dict).
+
+    With `score_windows=N` the test split is also scored the way a transformer with an
+    N-token block is (``test_loss_window``): independent windows of N characters, every
+    position scored, from a zero state (`benchmarks/nanogpt.py`).
+    """
     recipe = RECIPES[min(RECIPES, key=lambda b: abs(b - budget_min))]
     if overrides:
         recipe = apply_overrides(recipe, overrides)
@@ -433,6 +438,9 @@ def run_one(recipe_name, budget_min, corpus, *, max_tokens=None, seed=0, smoke=F
         "val_loss": heldout_loss(model, val_x, val_y),
         "test_loss": heldout_loss(model, test_x, test_y),
     }
+    if score_windows:
+        window_x, window_y = context_windows(corpus.test_ids, 0, score_windows)
+        losses["test_loss_window"] = heldout_loss(model, window_x, window_y, scored=score_windows)
     row = {
         "recipe": recipe_name,
         "budget_min": budget_min,
