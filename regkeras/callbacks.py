@@ -32,6 +32,7 @@ import os
 import re
 import shutil
 import sys
+import tempfile
 import warnings
 
 import keras
@@ -410,7 +411,20 @@ class ResumableBackupAndRestore(keras.callbacks.BackupAndRestore):
         return f"{self._current_epoch}-{self._last_batch_seen}"
 
     def _save_model(self):
-        backup_dir = self.backup_dir
+        if _is_chief(self.model):
+            self._save_checkpoint(self.backup_dir)
+            return
+        # Another worker of a multi-worker job: it saves exactly as the chief does (reading
+        # distributed variables may run collective operations every worker must join), but
+        # into a folder of its own, deleted at once. The backup is the chief's alone: two
+        # writers in one folder would race (docs/reliability.md, "Beyond one machine").
+        scratch = tempfile.mkdtemp(prefix="regkeras-worker-backup-")
+        try:
+            self._save_checkpoint(scratch)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    def _save_checkpoint(self, backup_dir):
         os.makedirs(backup_dir, exist_ok=True)
         _remove_leftovers(backup_dir)
         existing = _checkpoints(backup_dir)
@@ -550,12 +564,23 @@ class ResumableBackupAndRestore(keras.callbacks.BackupAndRestore):
     def on_train_end(self, logs=None):
         if not self.delete_checkpoint or not os.path.isdir(self.backup_dir):
             return
+        if not _is_chief(self.model):
+            return  # the chief deletes its backup; the other workers kept none
         # Oldest first, each renamed away before it is deleted: a kill part-way leaves the
         # newest checkpoints whole (resuming from one of them ends the same way).
         for _, path in reversed(_checkpoints(self.backup_dir)):
             _discard(path, "cleanup: discard a checkpoint")
         files.crash_point("cleanup: remove the folder")
         shutil.rmtree(self.backup_dir, ignore_errors=True)
+
+
+def _is_chief(model):
+    """Whether this process owns the backup: the chief of a multi-worker job, or the only
+    process (Keras 3's callbacks do not tell the workers apart, as tf.keras's did)."""
+    from regkeras.distribute import is_chief
+
+    strategy = getattr(model, "distribute_strategy", None)  # TensorFlow backend only
+    return is_chief(strategy) if strategy is not None else True
 
 
 _CHECKPOINT_FORMAT = "regkeras-checkpoint"
