@@ -100,8 +100,8 @@ def make_strategy(kind="auto", *, devices=None, tpu=None):
       GPU of this machine, or the CPU when it has none).
     * ``"multi_worker"``: ``tf.distribute.MultiWorkerMirroredStrategy``; every machine runs
       the same script with its own ``TF_CONFIG`` environment variable. (A subclass whose
-      ``reduce`` takes the nested batch Keras 3's ``fit`` hands it: TensorFlow's own strategy
-      fails there, keras-team/keras#20585.)
+      ``reduce`` takes what Keras 3's ``fit`` passes it: under TensorFlow's own class ``fit``
+      fails, keras-team/keras#20585.)
     * ``"tpu"``: ``tf.distribute.TPUStrategy`` after connecting to the TPU named by ``tpu``
       (``""`` or ``None``: the local/Colab TPU, or the one in ``TPU_NAME``).
     * ``"auto"``: ``"tpu"`` when ``TPU_NAME`` or ``COLAB_TPU_ADDR`` is set, else
@@ -201,8 +201,8 @@ def _rank(value):
 def is_chief(strategy=None):
     """Whether this process is the one that writes what a distributed job keeps.
 
-    In a ``MultiWorkerMirroredStrategy`` job every worker runs the same script; by Keras'
-    and TensorFlow's convention only the chief (the ``"chief"`` task of ``TF_CONFIG``, else
+    In a ``MultiWorkerMirroredStrategy`` job every worker runs the same script; by
+    TensorFlow's convention (which tf.keras's callbacks followed) only the chief (the ``"chief"`` task of ``TF_CONFIG``, else
     worker 0) writes to the shared place (backups, the saved model, logs), and the others
     write the same things to a temporary place that they delete. Every worker must still
     *call* the saving code: reading a distributed variable can run a collective operation

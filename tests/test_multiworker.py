@@ -7,11 +7,15 @@ run time, a hard timeout on every wait, and every process killed in a ``finally`
   small regkeras language model with ``model.fit`` and ``training_callbacks`` (early
   stopping, a resumable backup), and is checked against one process training on the same
   global batches.
-* **A worker killed mid-run** (SIGKILL, while the chief waits for it in an all-reduce): what
-  the survivor does, and the documented recovery, restart both workers on the same backup,
-  which must end exactly where the uninterrupted two-worker run ends.
+* **A worker killed mid-run** (SIGKILL, worker 1 in one run and the chief in another, while
+  the other worker waits for it in an all-reduce): what the survivor does, and the
+  documented recovery, restart both workers on the same backup, which must end exactly where
+  the uninterrupted two-worker run ends.
 * **KerasTuner's chief/worker mode**: ``python -m regkeras tune`` as one chief and two workers
   finds what one process finds.
+
+The training runs (two workers, one process, two kills and restarts) all start at once in one
+module fixture, so that the waits (a survivor noticing the kill) overlap the others' work.
 
 Tolerances (two workers against one process, dropout off). As in test_distributed.py, the
 only difference is the order of float32 additions: each worker averages the loss over its
@@ -26,7 +30,7 @@ from its own copy of the layer's seed-generator state (mirrored, advanced in loc
 two workers with 8 sequences each use the same 8 masks twice where one process draws 16; the
 equality check therefore runs with dropout off, and a run with dropout on checks only that it
 trains and that both workers end with identical weights. A killed and resumed two-worker run
-repeats the uninterrupted two-worker run step for step (same processes layout, same order of
+repeats the uninterrupted two-worker run step for step (same process layout, same order of
 additions; IEEE addition of two halves is commutative), so there the weights must be equal
 bit for bit.
 """
@@ -205,18 +209,60 @@ def results(folder, tag, task):
 
 
 EPOCHS = 3
+VICTIMS = (1, 0)  # worker 1, then the chief
 PLAN = [  # the uninterrupted runs; the kill test repeats the second one
     {"tag": "plain", "rate": 0.0, "epochs": EPOCHS},
     {"tag": "dropout", "rate": 0.3, "epochs": EPOCHS},
 ]
 
 
+def killed_run(victim):
+    """The dropout run again, paused in worker `victim` at epoch 2, batch 4 (the chief has
+    committed the backup of epoch 1; the other worker waits for `victim` in an all-reduce)."""
+    return {**PLAN[1], "tag": "killed", "pause_at": [victim, 1, 3]}
+
+
+def kill_mid_run(procs, folder, victim):
+    """SIGKILLs worker `victim` at its pause; waits (with a deadline) for the survivor."""
+    from regkeras import ResumableBackupAndRestore
+
+    names = [f"kill{victim}-first{i}" for i in (0, 1)]
+    deadline = time.monotonic() + START_AND_TRAIN_TIMEOUT
+    while not (folder / f"killed-paused-{victim}").exists():
+        for name in names:
+            assert procs.procs[name].poll() is None, procs.log(name)[-3000:]
+        assert time.monotonic() < deadline, f"worker {victim} never reached the kill point"
+        time.sleep(0.1)
+    backup = folder / "backup"
+    facts = {"resume_epoch_at_kill": ResumableBackupAndRestore.resume_epoch(backup)}
+    procs.procs[names[victim]].send_signal(signal.SIGKILL)
+    killed_at = time.monotonic()
+    facts["victim_status"] = procs.procs[names[victim]].wait(timeout=30)
+    survivor = procs.procs[names[1 - victim]]
+    try:
+        facts["survivor_status"] = survivor.wait(timeout=SURVIVOR_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        facts["survivor_status"] = None  # hung: recorded, then killed
+        survivor.kill()
+        survivor.wait()
+    facts["survivor_seconds"] = time.monotonic() - killed_at
+    facts["survivor_log"] = procs.log(names[1 - victim])
+    facts["resume_epoch_after"] = ResumableBackupAndRestore.resume_epoch(backup)
+    print(f"killed worker {victim}: the survivor's exit status {facts['survivor_status']} "
+          f"after {facts['survivor_seconds']:.1f} s")
+    return facts
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """Runs PLAN on two workers and the dropout-off run in one process, at the same time."""
+    """Runs, all at once, the uninterrupted two-worker PLAN, the dropout-off run in one
+    process, and for each worker a two-worker run in which that worker is SIGKILLed
+    mid-run, followed by the documented recovery: both workers restarted on its backup.
+    Returns the folder (results of the uninterrupted runs) and {victim: kill facts}."""
     folder = tmp_path_factory.mktemp("multiworker")
     plan = [{**run, "backup": str(folder / f"backup-{run['tag']}")} for run in PLAN]
     procs = Processes(folder)
+    kills = {}
     start = time.monotonic()
     try:
         start_workers(procs, folder, plan, prefix="worker")
@@ -225,19 +271,31 @@ def trained(tmp_path_factory):
         alone = [{**PLAN[0], "backup": str(single / "backup-plain")}]
         procs.start("single", [sys.executable, str(single / "job.py"), str(single),
                                json.dumps(alone)], loopback_env())
-        for name in ("worker0", "worker1", "single"):
+        for victim in VICTIMS:
+            where = make_dir(folder / f"kill{victim}")
+            start_workers(procs, where, [{**killed_run(victim), "backup": str(where / "backup")}],
+                          prefix=f"kill{victim}-first")
+        for victim in VICTIMS:
+            where = folder / f"kill{victim}"
+            kills[victim] = kill_mid_run(procs, where, victim)
+            resumed = {**PLAN[1], "tag": "resumed", "backup": str(where / "backup")}
+            start_workers(procs, where, [resumed], prefix=f"kill{victim}-second")
+        names = ["worker0", "worker1", "single"] + [
+            f"kill{victim}-second{i}" for victim in VICTIMS for i in (0, 1)]
+        for name in names:
             assert procs.wait(name, START_AND_TRAIN_TIMEOUT) == 0, procs.log(name)[-4000:]
     finally:
         procs.kill_all()
-    print(f"two workers (2 runs) and one process (1 run): {time.monotonic() - start:.1f} s")
-    return folder
+    print(f"two workers, one process, two kills and restarts: {time.monotonic() - start:.1f} s")
+    return folder, kills
 
 
 @pytest.mark.slow
 def test_two_workers_train_like_one_process_on_the_same_global_batches(trained):
-    one, w_one = results(trained / "single", "plain", 0)
-    chief, w_chief = results(trained, "plain", 0)
-    other, w_other = results(trained, "plain", 1)
+    folder, _ = trained
+    one, w_one = results(folder / "single", "plain", 0)
+    chief, w_chief = results(folder, "plain", 0)
+    other, w_other = results(folder, "plain", 1)
     assert (one["strategy"], one["replicas"]) == ("_DefaultDistributionStrategy", 1)
     assert (chief["strategy"], chief["replicas"]) == ("MultiWorkerMirroredStrategy", 2)
     assert chief["chief"] and not other["chief"]
@@ -256,93 +314,63 @@ def test_two_workers_train_like_one_process_on_the_same_global_batches(trained):
 
 @pytest.mark.slow
 def test_dropout_on_trains_on_two_workers(trained):
-    chief, w_chief = results(trained, "dropout", 0)
-    other, w_other = results(trained, "dropout", 1)
+    folder, _ = trained
+    chief, w_chief = results(folder, "dropout", 0)
+    other, w_other = results(folder, "dropout", 1)
     losses = chief["history"]["loss"]
     assert np.isfinite(losses).all() and np.isfinite(chief["history"]["val_loss"]).all()
     assert losses[-1] < losses[0]
     for a, b in zip(w_chief, w_other):
         np.testing.assert_array_equal(a, b)
-    _, w_plain = results(trained, "plain", 0)
+    _, w_plain = results(folder, "plain", 0)
     assert max(float(np.abs(a - b).max()) for a, b in zip(w_plain, w_chief)) > 1e-3
 
 
 @pytest.mark.slow
 def test_only_the_chief_writes_the_backup(trained):
-    """Keras' multi-worker convention: the chief's backup is the backup; the other workers
-    save into temporary folders, deleted at once, and never into the shared one."""
+    """The multi-worker convention of tf.keras (Keras 3 has none): the chief's backup is the
+    backup; the other workers save into temporary folders, deleted at once, and never into
+    the shared one."""
+    folder, _ = trained
     for tag in ("plain", "dropout"):
-        chief, _ = results(trained, tag, 0)
-        other, _ = results(trained, tag, 1)
+        chief, _ = results(folder, tag, 0)
         # After each epoch's save the chief sees its own checkpoints only, numbered in step
         # (kept: the newest and the one before it) - no second writer's folders or leftovers.
         expected = [[f"ckpt-{n:06d}" for n in range(max(1, e - 1), e + 1)]
                     for e in range(1, EPOCHS + 1)]
         assert chief["listings"] == expected, chief["listings"]
-        assert not chief["backup_left"] and not other["backup_left"]  # fit completed: deleted
-        assert not os.path.exists(trained / f"backup-{tag}")
+        # fit completed: the chief deleted its backup (worker 1 may finish before it does)
+        assert not chief["backup_left"] and not os.path.exists(folder / f"backup-{tag}")
     for index in (0, 1):
-        assert list((trained / f"tmp-worker{index}").iterdir()) == []
+        assert list((folder / f"tmp-worker{index}").iterdir()) == []
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("victim", VICTIMS)
 def test_a_worker_killed_mid_run_then_both_restarted_resume_from_the_chiefs_backup(
-        trained, tmp_path):
-    """SIGKILL worker 1 in the middle of epoch 2 (the chief has committed the backup of
-    epoch 1 and waits for worker 1 in the next all-reduce). What the survivor does is
-    recorded; the recovery is the documented one: restart both workers on the same backup."""
-    from regkeras import ResumableBackupAndRestore
-
-    backup = tmp_path / "backup"
-    killed = {**PLAN[1], "tag": "killed", "backup": str(backup), "pause_at": [1, 1, 3]}
-    procs = Processes(tmp_path)
-    try:
-        start_workers(procs, tmp_path, [killed], prefix="first")
-        chief, victim = procs.procs["first0"], procs.procs["first1"]
-        deadline = time.monotonic() + START_AND_TRAIN_TIMEOUT
-        while not (tmp_path / "killed-paused-1").exists():
-            assert chief.poll() is None and victim.poll() is None, procs.log("first0")[-3000:]
-            assert time.monotonic() < deadline, "worker 1 never reached the kill point"
-            time.sleep(0.1)
-        assert ResumableBackupAndRestore.resume_epoch(backup) == 1
-        victim.send_signal(signal.SIGKILL)
-        killed_at = time.monotonic()
-        assert victim.wait(timeout=30) == -signal.SIGKILL
-        try:
-            survivor_status = chief.wait(timeout=SURVIVOR_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            survivor_status = None
-            chief.kill()
-            chief.wait()
-        survivor_seconds = time.monotonic() - killed_at
-        survivor_log = procs.log("first0")
-        print(f"survivor: exit status {survivor_status} after {survivor_seconds:.1f} s; "
-              f"last lines:\n{survivor_log[-1500:]}")
-        # The survivor does not hang: TensorFlow's coordination service misses the dead
-        # worker's heartbeats (10 s by default) and aborts the all-reduce the chief waits in,
-        # so fit raises UnavailableError and the process exits with an error.
-        assert survivor_status not in (0, None), survivor_log[-3000:]
-        assert "UnavailableError" in survivor_log, survivor_log[-3000:]
-        assert ResumableBackupAndRestore.resume_epoch(backup) == 1  # the chief's backup held
-
-        # The documented recovery: both workers again, same TF_CONFIG shape, same backup.
-        resumed = {**killed, "tag": "resumed"}
-        del resumed["pause_at"]
-        start = time.monotonic()
-        start_workers(procs, tmp_path, [resumed], prefix="second")
-        for name in ("second0", "second1"):
-            assert procs.wait(name, START_AND_TRAIN_TIMEOUT) == 0, procs.log(name)[-4000:]
-        print(f"restarted pair: {time.monotonic() - start:.1f} s")
-    finally:
-        procs.kill_all()
-    _, reference = results(trained, "dropout", 0)  # the uninterrupted two-worker run
+        trained, victim):
+    """SIGKILL one worker in the middle of epoch 2, while the other waits for it in an
+    all-reduce. The survivor does not hang: it exits with an error (worker 1 killed:
+    TensorFlow's coordination service on the chief misses its heartbeats, 10 s by default,
+    and aborts the all-reduce; the chief killed: worker 1's pending receive fails at once,
+    "Socket closed"). The recovery is the documented one: restart both workers on the same
+    backup, which ends bit for bit where the uninterrupted two-worker run ends."""
+    folder, kills = trained
+    facts = kills[victim]
+    assert facts["victim_status"] == -signal.SIGKILL
+    assert facts["resume_epoch_at_kill"] == facts["resume_epoch_after"] == 1
+    log = facts["survivor_log"]
+    assert facts["survivor_status"] not in (0, None), log[-3000:]
+    assert "UnavailableError" in log and "Collective ops is aborted" in log, log[-3000:]
+    _, reference = results(folder, "dropout", 0)  # the uninterrupted two-worker run
+    where = folder / f"kill{victim}"
     for task in (0, 1):
-        facts, weights = results(tmp_path, "resumed", task)
-        assert facts["restored_epoch"] == 1
-        assert len(facts["history"]["loss"]) == EPOCHS - 1  # epochs 2 and 3 only
+        resumed, weights = results(where, "resumed", task)
+        assert resumed["restored_epoch"] == 1
+        assert len(resumed["history"]["loss"]) == EPOCHS - 1  # epochs 2 and 3 only
         for a, b in zip(reference, weights):
             np.testing.assert_array_equal(b, a)
-    assert not backup.exists()  # finished: the chief deleted its backup
+    assert not (where / "backup").exists()  # finished: the chief deleted its backup
 
 
 # A worker of the distributed search: `python -m regkeras tune` (cli.main, same arguments),
