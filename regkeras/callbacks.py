@@ -477,6 +477,7 @@ class ResumableBackupAndRestore(keras.callbacks.BackupAndRestore):
     def on_train_begin(self, logs=None):
         self.restored_epoch = None
         self.restored_from = None
+        self._workers_checked = False
         backup_dir = self.backup_dir
         found = _select_checkpoint(backup_dir, warn=True)
         if found is None:
@@ -561,6 +562,11 @@ class ResumableBackupAndRestore(keras.callbacks.BackupAndRestore):
         self.restored_epoch = int(metadata["epoch"])
         self.restored_from = backup_dir
 
+    def on_epoch_begin(self, epoch, logs=None):
+        if not getattr(self, "_workers_checked", True):
+            self._workers_checked = True
+            _check_workers_resume_together(self.model, epoch, self.backup_dir)
+
     def on_train_end(self, logs=None):
         if not self.delete_checkpoint or not os.path.isdir(self.backup_dir):
             return
@@ -581,6 +587,27 @@ def _is_chief(model):
 
     strategy = getattr(model, "distribute_strategy", None)  # TensorFlow backend only
     return is_chief(strategy) if strategy is not None else True
+
+
+def _check_workers_resume_together(model, epoch, backup_dir):
+    """The workers of a multi-worker job must start at the same epoch, as they do when they
+    all restore from one shared backup; otherwise their steps would pair up wrongly (a hang,
+    or a silently wrong run), so every worker stops with the same BackupError."""
+    strategy = getattr(model, "distribute_strategy", None)  # TensorFlow backend only
+    if strategy is None:
+        return
+    import tensorflow as tf
+
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return
+    mine = tf.constant(float(epoch))
+    mean = strategy.reduce("MEAN", strategy.run(lambda: mine), axis=None)
+    spread = strategy.reduce("SUM", strategy.run(lambda: tf.square(mine - mean)), axis=None)
+    if float(spread) > 0:
+        raise BackupError(
+            f"The workers of this job start at different epochs (this one with epoch {epoch + 1}): "
+            f"the backup {os.fspath(backup_dir)!r} is not one folder that all of them see. "
+            "Give every worker the same backup_dir, on storage shared by all of them.")
 
 
 _CHECKPOINT_FORMAT = "regkeras-checkpoint"

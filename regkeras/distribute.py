@@ -202,9 +202,10 @@ def is_chief(strategy=None):
     """Whether this process is the one that writes what a distributed job keeps.
 
     In a ``MultiWorkerMirroredStrategy`` job every worker runs the same script; by
-    TensorFlow's convention (which tf.keras's callbacks followed) only the chief (the ``"chief"`` task of ``TF_CONFIG``, else
-    worker 0) writes to the shared place (backups, the saved model, logs), and the others
-    write the same things to a temporary place that they delete. Every worker must still
+    TensorFlow's convention (which tf.keras's callbacks followed) only the chief (the
+    ``"chief"`` task of ``TF_CONFIG``, else worker 0) writes to the shared place (backups,
+    the saved model, logs), and the others write the same things to a temporary place that
+    they delete. Every worker must still
     *call* the saving code: reading a distributed variable can run a collective operation
     that all workers join, so a save on the chief alone may wait for the others forever.
     This is TensorFlow's ``strategy.extended.should_checkpoint``; it is ``True`` for every
