@@ -582,7 +582,7 @@ class ResumableBackupAndRestore(keras.callbacks.BackupAndRestore):
 
 def _is_chief(model):
     """Whether this process owns the backup: the chief of a multi-worker job, or the only
-    process (Keras 3's callbacks do not tell the workers apart, as tf.keras's did)."""
+    process (Keras 3's callbacks do not tell the workers apart, as Keras 2's did)."""
     from regkeras.distribute import is_chief
 
     strategy = getattr(model, "distribute_strategy", None)  # TensorFlow backend only

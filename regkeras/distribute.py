@@ -202,7 +202,7 @@ def is_chief(strategy=None):
     """Whether this process is the one that writes what a distributed job keeps.
 
     In a ``MultiWorkerMirroredStrategy`` job every worker runs the same script; by
-    TensorFlow's convention (which tf.keras's callbacks followed) only the chief (the
+    TensorFlow's convention (which Keras 2's callbacks followed) only the chief (the
     ``"chief"`` task of ``TF_CONFIG``, else worker 0) writes to the shared place (backups,
     the saved model, logs), and the others write the same things to a temporary place that
     they delete. Every worker must still

@@ -343,7 +343,7 @@ def test_dropout_on_trains_on_two_workers(trained):
 
 @pytest.mark.slow
 def test_only_the_chief_writes_the_backup(trained):
-    """The multi-worker convention of tf.keras (Keras 3 has none): the chief's backup is the
+    """The multi-worker convention of Keras 2 (Keras 3 has none): the chief's backup is the
     backup; the other workers save into temporary folders, deleted at once, and never into
     the shared one."""
     folder = trained[0]
