@@ -324,7 +324,9 @@ class ResumableBackupAndRestore(keras.callbacks.BackupAndRestore):
 
     Args:
         backup_dir: Folder for the backup, used by nothing else; deleted when ``fit``
-            completes (unless ``delete_checkpoint=False``).
+            completes (unless ``delete_checkpoint=False``). Under
+            ``MultiWorkerMirroredStrategy`` give every worker the same folder on shared
+            storage: only the chief writes it, every worker restores from it.
         state_callbacks: Callbacks with ``get_state()``/``set_state()`` (e.g.
             :class:`BestWeightsEarlyStopping`, :class:`BestModelCheckpoint`,
             :class:`TrainingMonitor`) whose state is backed up too.
