@@ -32,6 +32,7 @@ import os
 import re
 import shutil
 import sys
+import tempfile
 import warnings
 
 import keras
@@ -323,7 +324,9 @@ class ResumableBackupAndRestore(keras.callbacks.BackupAndRestore):
 
     Args:
         backup_dir: Folder for the backup, used by nothing else; deleted when ``fit``
-            completes (unless ``delete_checkpoint=False``).
+            completes (unless ``delete_checkpoint=False``). Under
+            ``MultiWorkerMirroredStrategy`` give every worker the same folder on shared
+            storage: only the chief writes it, every worker restores from it.
         state_callbacks: Callbacks with ``get_state()``/``set_state()`` (e.g.
             :class:`BestWeightsEarlyStopping`, :class:`BestModelCheckpoint`,
             :class:`TrainingMonitor`) whose state is backed up too.
@@ -410,7 +413,20 @@ class ResumableBackupAndRestore(keras.callbacks.BackupAndRestore):
         return f"{self._current_epoch}-{self._last_batch_seen}"
 
     def _save_model(self):
-        backup_dir = self.backup_dir
+        if _is_chief(self.model):
+            self._save_checkpoint(self.backup_dir)
+            return
+        # Another worker of a multi-worker job: it saves exactly as the chief does (reading
+        # distributed variables may run collective operations every worker must join), but
+        # into a folder of its own, deleted at once. The backup is the chief's alone: two
+        # writers in one folder would race (docs/reliability.md, "Beyond one machine").
+        scratch = tempfile.mkdtemp(prefix="regkeras-worker-backup-")
+        try:
+            self._save_checkpoint(scratch)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    def _save_checkpoint(self, backup_dir):
         os.makedirs(backup_dir, exist_ok=True)
         _remove_leftovers(backup_dir)
         existing = _checkpoints(backup_dir)
@@ -463,6 +479,7 @@ class ResumableBackupAndRestore(keras.callbacks.BackupAndRestore):
     def on_train_begin(self, logs=None):
         self.restored_epoch = None
         self.restored_from = None
+        self._workers_checked = False
         backup_dir = self.backup_dir
         found = _select_checkpoint(backup_dir, warn=True)
         if found is None:
@@ -547,15 +564,52 @@ class ResumableBackupAndRestore(keras.callbacks.BackupAndRestore):
         self.restored_epoch = int(metadata["epoch"])
         self.restored_from = backup_dir
 
+    def on_epoch_begin(self, epoch, logs=None):
+        if not getattr(self, "_workers_checked", True):
+            self._workers_checked = True
+            _check_workers_resume_together(self.model, epoch, self.backup_dir)
+
     def on_train_end(self, logs=None):
         if not self.delete_checkpoint or not os.path.isdir(self.backup_dir):
             return
+        if not _is_chief(self.model):
+            return  # the chief deletes its backup; the other workers kept none
         # Oldest first, each renamed away before it is deleted: a kill part-way leaves the
         # newest checkpoints whole (resuming from one of them ends the same way).
         for _, path in reversed(_checkpoints(self.backup_dir)):
             _discard(path, "cleanup: discard a checkpoint")
         files.crash_point("cleanup: remove the folder")
         shutil.rmtree(self.backup_dir, ignore_errors=True)
+
+
+def _is_chief(model):
+    """Whether this process owns the backup: the chief of a multi-worker job, or the only
+    process (Keras 3's callbacks do not tell the workers apart, as Keras 2's did)."""
+    from regkeras.distribute import is_chief
+
+    strategy = getattr(model, "distribute_strategy", None)  # TensorFlow backend only
+    return is_chief(strategy) if strategy is not None else True
+
+
+def _check_workers_resume_together(model, epoch, backup_dir):
+    """The workers of a multi-worker job must start at the same epoch, as they do when they
+    all restore from one shared backup; otherwise their steps would pair up wrongly (a hang,
+    or a silently wrong run), so every worker stops with the same BackupError."""
+    strategy = getattr(model, "distribute_strategy", None)  # TensorFlow backend only
+    if strategy is None:
+        return
+    import tensorflow as tf
+
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return
+    mine = tf.constant(float(epoch))
+    mean = strategy.reduce("MEAN", strategy.run(lambda: mine), axis=None)
+    spread = strategy.reduce("SUM", strategy.run(lambda: tf.square(mine - mean)), axis=None)
+    if float(spread) > 0:
+        raise BackupError(
+            f"The workers of this job start at different epochs (this one with epoch {epoch + 1}): "
+            f"the backup {os.fspath(backup_dir)!r} is not one folder that all of them see. "
+            "Give every worker the same backup_dir, on storage shared by all of them.")
 
 
 _CHECKPOINT_FORMAT = "regkeras-checkpoint"

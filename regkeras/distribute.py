@@ -15,17 +15,21 @@ scope), but two details of Keras matter for a recurrent language model:
   active this no longer equals single-device training. :class:`ClipAfterReduceAdamW` sums
   first, clips the sum, and so matches one device with ``global_clipnorm`` (see
   ``docs/scaling.md``).
+* Under ``MultiWorkerMirroredStrategy`` every worker runs the same script, and only one of
+  them, the chief, should write what is meant to be kept (backups, the final model):
+  :func:`is_chief` tells which one this process is.
 
 See ``docs/scaling.md`` for several GPUs, several machines, TPUs and the JAX backend.
 """
 
+import functools
 import os
 
 import keras
 
-from regkeras.validation import check_choice, check_positive_int
+from regkeras.validation import check_choice, check_positive_int, message
 
-__all__ = ["make_strategy", "use_logical_cpus", "ClipAfterReduceAdamW"]
+__all__ = ["make_strategy", "use_logical_cpus", "is_chief", "ClipAfterReduceAdamW"]
 
 _KINDS = ("auto", "default", "mirrored", "multi_worker", "tpu")
 
@@ -95,7 +99,9 @@ def make_strategy(kind="auto", *, devices=None, tpu=None):
     * ``"mirrored"``: ``tf.distribute.MirroredStrategy`` over ``devices`` (default: every
       GPU of this machine, or the CPU when it has none).
     * ``"multi_worker"``: ``tf.distribute.MultiWorkerMirroredStrategy``; every machine runs
-      the same script with its own ``TF_CONFIG`` environment variable.
+      the same script with its own ``TF_CONFIG`` environment variable. (A subclass whose
+      ``reduce`` takes what Keras 3's ``fit`` passes it: under TensorFlow's own class ``fit``
+      fails, keras-team/keras#20585.)
     * ``"tpu"``: ``tf.distribute.TPUStrategy`` after connecting to the TPU named by ``tpu``
       (``""`` or ``None``: the local/Colab TPU, or the one in ``TPU_NAME``).
     * ``"auto"``: ``"tpu"`` when ``TPU_NAME`` or ``COLAB_TPU_ADDR`` is set, else
@@ -150,11 +156,86 @@ def make_strategy(kind="auto", *, devices=None, tpu=None):
     if kind == "mirrored":
         return tf.distribute.MirroredStrategy(devices)
     if kind == "multi_worker":
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        return _multi_worker_class()()
     resolver = tf.distribute.cluster_resolver.TPUClusterResolver(tpu=tpu or "")
     tf.config.experimental_connect_to_cluster(resolver)
     tf.tpu.experimental.initialize_tpu_system(resolver)
     return tf.distribute.TPUStrategy(resolver)
+
+
+@functools.lru_cache(maxsize=None)
+def _multi_worker_class():
+    tf = _tf()
+
+    class MultiWorkerMirroredStrategy(tf.distribute.MultiWorkerMirroredStrategy):
+        """``tf.distribute.MultiWorkerMirroredStrategy`` with the ``reduce`` Keras 3 expects.
+
+        Keras 3's ``fit`` calls ``reduce`` in two ways TensorFlow's multi-worker strategy
+        refuses (keras-team/keras#20585; TensorFlow 2.21, Keras 3.15): with its first batch,
+        an ``(inputs, targets)`` pair ("Attempt to convert a value (PerReplica...) with an
+        unsupported type"), and with ``axis=0`` on each step's scalar losses and metrics
+        ("Invalid reduction dimension 0 for input with 0 dimensions"). Here a nested
+        structure is reduced value by value (as ``MirroredStrategy`` does), and a scalar has
+        no axis to reduce within a replica, so it is reduced across replicas only.
+        """
+
+        def reduce(self, reduce_op, value, axis):
+            if tf.nest.is_nested(value):
+                return tf.nest.map_structure(lambda part: self.reduce(reduce_op, part, axis),
+                                             value)
+            if axis is not None and _rank(value) == 0:
+                axis = None
+            return super().reduce(reduce_op, value, axis)
+
+    MultiWorkerMirroredStrategy.__module__ = __name__
+    return MultiWorkerMirroredStrategy
+
+
+def _rank(value):
+    """The static rank of a tensor, or of each replica's part of a distributed value."""
+    parts = getattr(value, "values", None)
+    tensor = parts[0] if isinstance(parts, tuple) and parts else value
+    return getattr(getattr(tensor, "shape", None), "rank", None)
+
+
+def is_chief(strategy=None):
+    """Whether this process is the one that writes what a distributed job keeps.
+
+    In a ``MultiWorkerMirroredStrategy`` job every worker runs the same script; by
+    TensorFlow's convention (which Keras 2's callbacks followed) only the chief (the
+    ``"chief"`` task of ``TF_CONFIG``, else worker 0) writes to the shared place (backups,
+    the saved model, logs), and the others write the same things to a temporary place that
+    they delete. Every worker must still
+    *call* the saving code: reading a distributed variable can run a collective operation
+    that all workers join, so a save on the chief alone may wait for the others forever.
+    This is TensorFlow's ``strategy.extended.should_checkpoint``; it is ``True`` for every
+    one-machine strategy and on the JAX and PyTorch backends.
+
+    Args:
+        strategy: A ``tf.distribute.Strategy``, or ``None`` for the one in scope (the
+            default strategy outside any scope).
+
+    Returns:
+        ``True`` on the chief or outside a multi-worker job, ``False`` on the other workers.
+
+    Example:
+
+    >>> strategy = make_strategy("multi_worker")           # TF_CONFIG set by the launcher
+    >>> path = "model.keras" if is_chief(strategy) else f"/tmp/worker-{os.getpid()}.keras"
+    >>> model.save(path)                                    # every worker saves; one keeps it
+    """
+    if keras.backend.backend() != "tensorflow":
+        if strategy is not None:
+            raise TypeError(message(
+                "strategy", f"None on the {keras.backend.backend()} backend (tf.distribute "
+                "strategies are TensorFlow's)", strategy))
+        return True
+    tf = _tf()
+    if strategy is None:
+        strategy = tf.distribute.get_strategy()
+    if not isinstance(strategy, tf.distribute.Strategy):
+        raise TypeError(message("strategy", "a tf.distribute.Strategy or None", strategy))
+    return bool(strategy.extended.should_checkpoint)
 
 
 def _sparse(tf, gradient):

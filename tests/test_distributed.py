@@ -368,6 +368,10 @@ def test_strategy_helpers_validate_their_arguments():
     with pytest.raises(ValueError, match="count"):
         regkeras.use_logical_cpus(0)
     assert regkeras.make_strategy("default").num_replicas_in_sync == 1
+    # One process is its own chief (the two-worker case: tests/test_multiworker.py).
+    assert regkeras.is_chief() and regkeras.is_chief(regkeras.make_strategy("default"))
+    with pytest.raises(TypeError, match="`strategy` must be a tf.distribute.Strategy"):
+        regkeras.is_chief("chief")
     import tensorflow as tf
 
     if len(tf.config.list_logical_devices("GPU")) < 2 and not os.environ.get("TF_CONFIG"):
