@@ -313,8 +313,9 @@ class LanguageModel(keras.Model):
         if hasattr(inputs, "shape"):  # one tensor (not Keras' list or dict of one)
             shape = tuple(inputs.shape)
             if len(shape) != len(self.inputs[0].shape) or (len(shape) >= 2 and shape[1] == 0):
-                raise ValueError(message("inputs", "token ids of shape (batch, time), with at "
-                                         "least one time step", described(f"shape {shape}")))
+                raise ValueError(message("inputs", "token ids of the model's input shape "
+                                         "(batch, time), with at least one time step",
+                                         described(f"shape {shape}")))
             check_eager_token_ids("inputs", inputs, self._spec.vocab_size)
         return super().call(inputs, training=training, mask=mask)
 
