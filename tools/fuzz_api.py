@@ -830,8 +830,14 @@ def main(argv=None):
     print(f"{len(invalid)} calls with an invalid value, {refused} of them refused with a clear "
           "error")
     if not args.only:
-        missing = sorted(set(public_callables()) - reached)
-        print(f"public callables not fuzzed ({len(missing)}): {', '.join(missing)}")
+        public = set(public_callables())
+        missing = sorted(public - reached)
+        unexplained = [name for name in missing if name not in NOT_FUZZED]
+        print(f"{len(public & reached)} of the {len(public)} public callables fuzzed; not "
+              f"called ({len(missing)}, reasons in NOT_FUZZED): {', '.join(missing)}")
+        if unexplained:
+            print(f"not fuzzed and not explained: {', '.join(unexplained)}")
+            return 1
     return 0 if counts.get("clear", 0) == len(outcomes) else 1
 
 
