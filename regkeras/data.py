@@ -32,6 +32,7 @@ from regkeras.validation import (
     check_positive_int,
     check_seed,
     check_string,
+    described,
     message,
 )
 
@@ -876,8 +877,9 @@ def save_language_model(model, vocab, path):
     vocab_file = vocabulary_path(path)
     width = output_width(model)
     if width is not None and width != vocab.size:
-        raise ValueError(f"The model predicts {width} classes but the vocabulary has "
-                         f"{vocab.size} tokens.")
+        raise ValueError(message("vocab", "the vocabulary the model was trained with (the "
+                                 f"model predicts {width} classes)",
+                                 described(f"a vocabulary of {vocab.size} tokens")))
     folder = os.path.dirname(path)
     if folder:
         os.makedirs(folder, exist_ok=True)

@@ -29,15 +29,18 @@ def _eager_values(tensor):
         return None
 
 
-def check_eager_token_ids(name, inputs, input_dim):
+def check_eager_token_ids(name, inputs, input_dim, training=False):
     """Refuses ids outside `[0, input_dim)` and non-integer ids, when the call runs eagerly.
 
     A negative id would silently read the last row of an embedding (`ops.take` counts from
     the end), one past the end fails deep inside TensorFlow, a fractional float is truncated.
-    Inside a compiled function (`fit`, `predict`, `tf.function`) the values are unknown and
-    reading them would cost every step: regkeras' data pipelines and models check ids where
-    they enter instead.
+    Inside a compiled function (`fit`, `predict`, `tf.function`, `jax.jit`) the values are
+    unknown and reading them would cost every step, and so would it in the training steps of
+    PyTorch, whose `fit` runs eagerly: there it is skipped, and regkeras' data pipelines and
+    models check the ids where they enter instead.
     """
+    if training and keras.backend.backend() == "torch":
+        return
     values = _eager_values(inputs)
     if values is None or values.size == 0:
         return
@@ -251,7 +254,7 @@ class EmbeddingDropout(keras.layers.Layer):
             if self.bias is not None:
                 logits = logits + ops.cast(self.bias, dtype)
             return logits
-        check_eager_token_ids("inputs", inputs, self.input_dim)
+        check_eager_token_ids("inputs", inputs, self.input_dim, training)
         if "int" not in keras.backend.standardize_dtype(inputs.dtype):
             inputs = ops.cast(inputs, "int32")
         vectors = ops.take(self.embeddings, inputs, axis=0)

@@ -308,7 +308,7 @@ class LanguageModel(keras.Model):
         self._check_token_arrays({"x": x})
         return super().predict(x, *args, **kwargs)
 
-    def call(self, inputs, training=None, mask=None):
+    def call(self, inputs, training=None, mask=None, **kwargs):
         # Static shape and eager values only: nothing is added to a compiled step.
         if hasattr(inputs, "shape"):  # one tensor (not Keras' list or dict of one)
             shape = tuple(inputs.shape)
@@ -316,15 +316,15 @@ class LanguageModel(keras.Model):
                 raise ValueError(message("inputs", "token ids of the model's input shape "
                                          "(batch, time), with at least one time step",
                                          described(f"shape {shape}")))
-            check_eager_token_ids("inputs", inputs, self._spec.vocab_size)
-        return super().call(inputs, training=training, mask=mask)
+            check_eager_token_ids("inputs", inputs, self._spec.vocab_size, training)
+        return super().call(inputs, training=training, mask=mask, **kwargs)
 
     def _check_token_arrays(self, arrays):
         from regkeras.data import check_token_ids  # data imports this module
 
         rank = len(self.inputs[0].shape)
         for name, value in arrays.items():
-            if isinstance(value, (np.ndarray, list)):
+            if isinstance(value, np.ndarray):
                 check_token_ids(name, value, self._spec.vocab_size, ndim=rank)
 
     def get_config(self):

@@ -1130,7 +1130,31 @@ def _issue_19_cases():
         ("seed_stats of a NaN", lambda: rk.seed_stats([1.0, float("nan")]), ValueError,
          "values"),
         ("an empty vocabulary's size", lambda: rk.vocabulary_size([]), ValueError, "vocab"),
+        # Every function that takes a model with a vocabulary (or ids with a vocabulary size)
+        # checks that they match, as generate_text does (tests/test_generation.py).
+        ("heldout_loss with ids past the model's vocabulary", lambda: rk.heldout_loss(
+            model, np.full(40, 7), seq_len=4, batch_size=2), ValueError, "ids"),
+        ("heldout_difference of two vocabularies", lambda: rk.heldout_difference(
+            model, rk.build_language_model(9, embedding_dim=4, units=4), ids, seq_len=4,
+            batch_size=2), ValueError, "model_b"),
+        ("mc_dropout_predict with ids past the model's vocabulary", lambda: rk.mc_dropout_predict(
+            model, np.full((2, 4), 9), num_samples=2), ValueError, "x"),
+        ("run_experiment with a builder of another vocabulary", lambda: rk.run_experiment(
+            "baseline", corpus, epochs=1, model_builder=lambda size, **kw: rk.build_language_model(
+                size + 1, **kw)), ValueError, "model_builder"),
+        ("tune on a corpus whose ids its vocabulary lacks", lambda: rk.tune(
+            _HandMadeCorpus(corpus.vocab, corpus.train_ids + 40, corpus.val_ids), max_trials=1,
+            epochs=1), ValueError, "corpus.train_ids"),
+        ("save_language_model with another vocabulary", lambda: rk.save_language_model(
+            model, rk.Vocabulary(list("ab")), "never-written.keras"), ValueError, "vocab"),
     ]
+
+
+class _HandMadeCorpus:
+    """A corpus put together by hand (as `run_experiment` and `tune` accept), unchecked."""
+
+    def __init__(self, vocab, train_ids, val_ids):
+        self.vocab, self.train_ids, self.val_ids = vocab, train_ids, val_ids
 
 
 def _fit_with_labels(model, labels):
