@@ -4,9 +4,9 @@
     python tools/fuzz_api.py --all        # every call, one line each
     python tools/fuzz_api.py --only generation.generate_ids
 
-Every public function and class of regkeras (the ``__all__`` of each submodule) that takes
-arguments has a *target* here: a valid call, and a rule for each argument it fuzzed (what the
-argument allows). Each argument in turn is replaced by every value of a hostile pool (huge,
+Every public function and class of regkeras (the ``__all__`` of each submodule) has a
+*target* here -- a valid call, and a rule for each argument it fuzzes (what the argument
+allows) -- or an entry in `NOT_FUZZED` that says why not (result records, kernels, loaders). Each argument in turn is replaced by every value of a hostile pool (huge,
 negative, float, NaN, bool and ``None`` seeds and sizes; empty and zero-length arrays, wrong
 ranks and dtypes, token ids out of range; empty strings and vocabularies; fractions that leave
 an empty part; mismatched lengths; wrong types), and the outcome is one of:
@@ -43,7 +43,6 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import numpy as np  # noqa: E402
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
 OUTCOMES = ("clear", "wrong class", "obscure", "silent")
 
 # ---------------------------------------------------------------------------------------------
