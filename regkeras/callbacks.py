@@ -28,6 +28,7 @@ import importlib.util
 import io
 import json
 import math
+import numbers
 import os
 import re
 import shutil
@@ -48,6 +49,7 @@ from regkeras.validation import (
     check_non_negative,
     check_positive_int,
     check_string,
+    described,
     message,
 )
 
@@ -772,12 +774,14 @@ def history_dict(history):
     elif isinstance(history, dict):
         data = history
     else:
-        raise TypeError(
-            "Expected a keras History, a TrainingMonitor or a dict of lists. "
-            f"Received: {type(history).__name__}"
-        )
+        raise TypeError(message("history", "a keras History, a TrainingMonitor or a dict of "
+                                "lists", described(type(history).__name__)))
     out = {}
     for key, values in data.items():
+        if isinstance(values, numbers.Number):
+            # e.g. the dict of `evaluate(..., return_dict=True)`: one number, not a curve.
+            raise ValueError(message("history", f"a dict of lists (one value per epoch); "
+                                     f"{key!r} holds a single number", data))
         if isinstance(values, (list, tuple, np.ndarray)):
             try:
                 out[key] = [float(v) for v in values]
@@ -1045,6 +1049,8 @@ def get_callback(callbacks, cls):
     """
     if not isinstance(cls, type):
         raise TypeError(message("cls", "a class", cls))
+    if isinstance(callbacks, (str, bytes)) or not isinstance(callbacks, (list, tuple)):
+        raise TypeError(message("callbacks", "a list of callbacks", callbacks))
     for cb in callbacks:
         if isinstance(cb, cls):
             return cb

@@ -17,6 +17,7 @@ import shutil
 import sys
 
 from regkeras import files  # standard library only: costs --help nothing
+from regkeras.validation import MAX_SEED  # standard library only too
 
 DATASET_CHOICES = ("recipes", "tiny_shakespeare", "ptb", "ptb.valid", "ptb.test")
 
@@ -53,13 +54,16 @@ def _positive_int_arg(name):
     return parse
 
 
-def _non_negative_int(text):
+def _seed_arg(text):
+    # The seed's range is NumPy's (keras.utils.set_random_seed): beyond it TensorFlow and
+    # NumPy fail obscurely, after the corpus has been loaded.
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"--seed must be an integer >= 0, got {text!r}")
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"--seed must be an integer >= 0, got {value}")
+        value = None
+    if value is None or not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"--seed must be an integer in [0, {MAX_SEED}], "
+                                         f"got {text!r}")
     return value
 
 
@@ -147,7 +151,7 @@ def build_parser():
     compare.add_argument("--epochs", type=_positive_int_arg("--epochs"),
                          help="the training budget in epochs for both models")
     compare.add_argument("--out", default="out", help="folder for the table, PNG, samples, models")
-    compare.add_argument("--seed", type=_non_negative_int, default=0, help="random seed")
+    compare.add_argument("--seed", type=_seed_arg, default=0, help="random seed")
     _add_model_and_data_arguments(compare, "Adam/AdamW learning rate for both models")
     compare.add_argument("--patience", type=_positive_int_arg("--patience"), default=5,
                          help="early-stopping patience of the regularized model (notes: 5-10)")
@@ -191,7 +195,7 @@ def build_parser():
     tune.add_argument("--epochs", type=_positive_int_arg("--epochs"),
                       help="epoch budget per trial (default: the compare defaults)")
     tune.add_argument("--out", default="tuning", help="folder for the tables and search state")
-    tune.add_argument("--seed", type=_non_negative_int, default=0, help="random seed")
+    tune.add_argument("--seed", type=_seed_arg, default=0, help="random seed")
     _add_model_and_data_arguments(tune, "Adam/AdamW learning rate (fixed during the search)")
     tune.add_argument("--overwrite", action="store_true",
                       help="delete a previous search in OUT/search and start over")
@@ -286,13 +290,8 @@ def compare(args):
     table = comparison.table(columns=_TABLE_COLUMNS)
     print()
     print(table)
-    staging = _staging_folder(args.out)
-    try:
-        samples = _write_compare_outputs(args, settings, corpus, comparison, staging)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    _publish(args.out, staging)
+    samples = _write_all_or_nothing(args.out, lambda folder: _write_compare_outputs(
+        args, settings, corpus, comparison, folder))
     png = os.path.join(args.out, "loss_curves.png")
     print()
     print("\n".join(samples))
@@ -341,6 +340,20 @@ def _write_compare_outputs(args, settings, corpus, comparison, folder):
 # by the next run into that folder (`_recover_out`, under the lock), before anything else.
 _OUTPUTS_FILE = ".regkeras-outputs.json"
 _JOURNAL = ".regkeras-publishing.json"
+
+
+def _write_all_or_nothing(out, write):
+    """Runs `write(folder)` in a fresh staging folder inside `out`, then publishes every file
+    it wrote there as one set; returns what `write` returns. A failure in `write` leaves the
+    previous set untouched (and no staging folder)."""
+    staging = _staging_folder(out)
+    try:
+        written = write(staging)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    _publish(out, staging)
+    return written
 
 
 def _staging_folder(out):
@@ -482,7 +495,7 @@ def tune(args):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import keras
 
-    from regkeras import data, tuning
+    from regkeras import tuning
 
     settings = _settings(args)
     keras.utils.set_random_seed(args.seed)
@@ -505,22 +518,34 @@ def tune(args):
     print()
     print(table)
     print(f"\nbest hyperparameters: {json.dumps(result.best_hyperparameters)}")
-    files.write_file(os.path.join(args.out, "trials.md"), result.table(fmt="markdown") + "\n")
-    payload = {"settings": settings, "dataset": args.dataset, "seed": args.seed,
-               "tuner": args.tuner, "objective": "val_loss", **result.to_json()}
-    files.write_file(os.path.join(args.out, "trials.json"),
-                      json.dumps(payload, indent=1, default=float) + "\n")
-    files.write_file(os.path.join(args.out, "best_hyperparameters.json"),
-                      json.dumps(result.best_hyperparameters, indent=1) + "\n")
+    # The tables, the winner's configuration and model appear in --out as one set, as
+    # compare's outputs do; the search state (--out/search) is KerasTuner's own.
+    _write_all_or_nothing(args.out, lambda folder: _write_tune_outputs(
+        args, settings, corpus, result, folder))
     config_path = os.path.join(args.out, "best_config.json")
-    files.write_file(config_path, result.best_config().to_json() + "\n")
-    data.save_language_model(result.best_model(), corpus.vocab,
-                             os.path.join(args.out, "best.keras"))
     print(f"wrote {args.out}/trials.md, {args.out}/trials.json, "
           f"{args.out}/best_hyperparameters.json, {config_path} and the winner's model "
           f"{args.out}/best.keras with its vocabulary (search state in {args.out}/search)")
     print(f"train it against the baseline: {_prog()} compare --config {config_path}")
     return result
+
+
+def _write_tune_outputs(args, settings, corpus, result, folder):
+    """Every file `tune` leaves (not the search state), written into `folder` (a staging
+    folder)."""
+    from regkeras import data
+
+    files.write_file(os.path.join(folder, "trials.md"), result.table(fmt="markdown") + "\n")
+    payload = {"settings": settings, "dataset": args.dataset, "seed": args.seed,
+               "tuner": args.tuner, "objective": "val_loss", **result.to_json()}
+    files.write_file(os.path.join(folder, "trials.json"),
+                     json.dumps(payload, indent=1, default=float) + "\n")
+    files.write_file(os.path.join(folder, "best_hyperparameters.json"),
+                     json.dumps(result.best_hyperparameters, indent=1) + "\n")
+    files.write_file(os.path.join(folder, "best_config.json"),
+                     result.best_config().to_json() + "\n")
+    data.save_language_model(result.best_model(), corpus.vocab,
+                             os.path.join(folder, "best.keras"))
 
 
 def _load_library(quiet):
@@ -571,7 +596,9 @@ def main(argv=None):
     try:
         created = _prepare_out(args.out)
         lock = _lock_out(args)
-        if lock is not None:
+        if lock is not None or os.environ.get("KERASTUNER_TUNER_ID") == "chief":
+            # The chief of a chief/worker search takes no lock but is the one process that
+            # publishes the tables: it finishes a publishing its killed predecessor began.
             _recover_out(args.out)
         if getattr(args, "fresh", False):
             shutil.rmtree(os.path.join(args.out, "backup"), ignore_errors=True)

@@ -27,9 +27,12 @@ from regkeras.models import output_width
 from regkeras.validation import (
     check_bool,
     check_choice,
+    check_int,
+    check_non_negative,
     check_positive_int,
     check_seed,
     check_string,
+    described,
     message,
 )
 
@@ -91,6 +94,8 @@ def tokenize(text, level="char", *, eos_token=EOS):
     _check_level(level)
     if not isinstance(text, str):
         raise TypeError(f"`text` must be a str, got {type(text).__name__}.")
+    if eos_token is not None:
+        check_string("eos_token", eos_token, "a non-empty string or None")
     if level == "char":
         return text
     if eos_token is None:
@@ -130,9 +135,14 @@ class Vocabulary:
         if isinstance(tokens, str) or not isinstance(tokens, collections.abc.Iterable):
             raise TypeError(f"`tokens` must be a list of str, got {type(tokens).__name__}.")
         tokens = list(tokens)
+        if not tokens:
+            raise ValueError(message("tokens", "a non-empty list of str (the unknown token is "
+                                     "added if missing)", tokens))
         for token in tokens:
-            if not isinstance(token, str) or not token:
+            if not isinstance(token, str):
                 raise TypeError(f"`tokens` must hold non-empty str, got {token!r}.")
+            if not token:
+                raise ValueError(f"`tokens` must hold non-empty str, got {token!r}.")
         if len(set(tokens)) != len(tokens):
             dupes = sorted(t for t, c in collections.Counter(tokens).items() if c > 1)
             raise ValueError(f"`tokens` must be unique; repeated: {dupes[:10]}.")
@@ -227,13 +237,11 @@ class Vocabulary:
     def _check_ids(self, ids):
         if ids.size == 0 and ids.dtype == np.float64:  # `[]`: NumPy's default dtype
             ids = ids.astype(np.int32)
+        requirement = f"token ids: integers in [0, {self.size})"
         if ids.dtype == bool or not np.issubdtype(ids.dtype, np.integer):
-            raise TypeError(f"Token ids must be integers, got dtype {ids.dtype}.")
+            raise TypeError(message("ids", requirement, _Shown(ids)))
         if ids.size and (ids.min() < 0 or ids.max() >= self.size):
-            raise ValueError(
-                f"Token ids must lie in [0, {self.size}); got values in "
-                f"[{ids.min()}, {ids.max()}]."
-            )
+            raise ValueError(message("ids", requirement, _Shown(ids)))
         return ids
 
     def decode(self, ids):
@@ -252,7 +260,7 @@ class Vocabulary:
         if ids.ndim == 2:
             return [self.decode(row) for row in ids]
         if ids.ndim > 2:
-            raise ValueError(f"`ids` must have rank 0, 1 or 2, got shape {ids.shape}.")
+            raise ValueError(message("ids", "token ids of rank 0, 1 or 2", _Shown(ids)))
         tokens = self._token_array[ids.reshape(-1)]
         if self.level == "char":
             return "".join(tokens)
@@ -442,24 +450,90 @@ def split_text(seq, fractions=(0.8, 0.1, 0.1)):
     return parts
 
 
-def _as_ids(ids):
+class _Shown:
+    """How a message shows a rejected array: dtype, shape and range, not every value."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def __repr__(self):
+        value = self.value
+        if not isinstance(value, np.ndarray):
+            text = repr(value)
+            return text if len(text) <= 60 else text[:57] + "..."
+        shown = f"<{value.dtype} array of shape {value.shape}"
+        if value.size and (np.issubdtype(value.dtype, np.number) or value.dtype == bool):
+            with np.errstate(invalid="ignore"):
+                shown += f", values in [{value.min()}, {value.max()}]"
+        return shown + ">"
+
+
+def check_token_ids(name, ids, vocab_size=None, *, ndim=1):
+    """`ids` as an `int32` NumPy array, if they are token ids of a vocabulary of `vocab_size`.
+
+    Token ids are integers (floats would be truncated by an embedding, NaN is no id, bools
+    are not ids) in ``[0, vocab_size)``: a negative id or one past the vocabulary makes
+    TensorFlow fail deep inside an embedding look-up on a CPU, reads zeros on a GPU, and a
+    negative one silently reads the last row. The check runs once, where ids enter the
+    library (the data pipelines, generation, evaluation, the experiment runner), so the layers'
+    `call` pays nothing for it at every step.
+
+    Args:
+        name: the argument's name, for the message.
+        ids: array-like of ids.
+        vocab_size: how many ids there are (the vocabulary's, the model's size), or `None`
+            for any non-negative id that fits in `int32`.
+        ndim: the rank `ids` must have (1 for a split or a prompt, 2 for a batch).
+
+    Returns:
+        The ids as an `np.int32` array.
+
+    Raises:
+        TypeError: `ids` is text or not an array of integers.
+        ValueError: `ids` is empty, of another rank, or holds an id outside the vocabulary.
+    """
+    rank = "1-D" if ndim == 1 else f"rank-{ndim}"
+    if vocab_size is None:
+        requirement = f"a non-empty {rank} array of non-negative integer token ids"
+        limit = np.iinfo(np.int32).max
+    else:
+        requirement = (f"a non-empty {rank} array of integer token ids in [0, {vocab_size}) "
+                       f"(the vocabulary has {vocab_size} tokens)")
+        limit = int(vocab_size) - 1
     if isinstance(ids, (str, bytes)):
-        raise TypeError("`ids` must be integer token ids, got text; encode it with a Vocabulary.")
+        raise TypeError(message(name, requirement + "; encode text with a Vocabulary",
+                                _Shown(ids)))
     try:
         array = np.asarray(ids)
     except ValueError:  # ragged nested lists
-        raise ValueError("`ids` must be a 1-D sequence of integer token ids.") from None
-    if array.size == 0 and array.ndim == 1:
-        raise ValueError("`ids` is empty: there is nothing to make windows from.")
+        raise ValueError(message(name, requirement, _Shown(ids))) from None
+    if array.size == 0 and array.dtype == np.float64 and ids is not None:
+        array = array.astype(np.int32)  # `[]`: NumPy's default dtype, reported as empty
     if array.dtype == bool or not np.issubdtype(array.dtype, np.integer):
-        raise TypeError(f"`ids` must be integer token ids, got dtype {array.dtype}.")
-    if array.ndim != 1:
-        raise ValueError(f"`ids` must be 1-D, got shape {array.shape}.")
-    if array.size and array.min() < 0:
-        raise ValueError("`ids` must be non-negative.")
-    if array.size and array.max() > np.iinfo(np.int32).max:
-        raise ValueError("`ids` must fit in int32.")
+        raise TypeError(message(name, requirement, _Shown(array if ids is not None else ids)))
+    if array.ndim != ndim or array.size == 0:
+        raise ValueError(message(name, requirement, _Shown(array)))
+    if array.min() < 0 or array.max() > limit:
+        raise ValueError(message(name, requirement, _Shown(array)))
     return array.astype(np.int32, copy=False)
+
+
+def check_corpus(corpus, splits=("train_ids", "val_ids", "test_ids")):
+    """`corpus` if it has a vocabulary and every split in `splits` holds its token ids.
+
+    For the functions that train on a corpus they did not build (`run_experiment`, `tune`):
+    a split with ids its vocabulary lacks, float or NaN labels, or an empty split is refused
+    before any training, instead of failing inside `fit` (or after it, when scoring).
+    """
+    missing = [attr for attr in ("vocab", *splits) if not hasattr(corpus, attr)]
+    if missing:
+        raise TypeError(message(
+            "corpus", "a corpus name or a regkeras.data.Corpus (with vocab, "
+            + ", ".join(splits) + f"); it has no {missing[0]!r}", _Shown(corpus)))
+    size = vocabulary_size(corpus.vocab)
+    for split in splits:
+        check_token_ids(f"corpus.{split}", getattr(corpus, split), size)
+    return corpus
 
 
 def window_dataset(ids, seq_len, batch_size, *, shuffle=True, seed=None, stride=None,
@@ -491,7 +565,7 @@ def window_dataset(ids, seq_len, batch_size, *, shuffle=True, seed=None, stride=
     >>> bool((x[:, 1:] == y[:, :-1]).numpy().all())
     True
     """
-    ids = _as_ids(ids)
+    ids = check_token_ids("ids", ids)
     seq_len = check_positive_int("seq_len", seq_len)
     batch_size = check_positive_int("batch_size", batch_size)
     stride = seq_len if stride is None else check_positive_int("stride", stride)
@@ -554,7 +628,7 @@ def bptt_dataset(ids, seq_len, batch_size):
     >>> [x.numpy()[0].tolist() for x, _ in ds]
     [[0, 1, 2], [3, 4, 5], [6, 7, 8]]
     """
-    ids = _as_ids(ids)
+    ids = check_token_ids("ids", ids)
     seq_len = check_positive_int("seq_len", seq_len)
     batch_size = check_positive_int("batch_size", batch_size)
     per_stream = ids.size // batch_size
@@ -583,7 +657,9 @@ class Corpus:
 
     Attributes:
         vocab: the `Vocabulary` (built from the training split).
-        train_ids, val_ids, test_ids: 1-D `np.int32` arrays.
+        train_ids, val_ids, test_ids: 1-D `np.int32` arrays, non-empty, of ids the
+            vocabulary has (checked when the corpus is made: `ValueError`/`TypeError`
+            otherwise).
         name: where it came from.
         level: ``"char"`` or ``"word"``.
         entropy_rate: for the embedded recipe corpus, the exact entropy rate of its source in
@@ -598,6 +674,21 @@ class Corpus:
     name: str = "text"
     level: str = "char"
     entropy_rate: float | None = None
+
+    def __post_init__(self):
+        # Checked once here, so that training on the corpus cannot meet float, NaN or
+        # out-of-vocabulary labels inside `fit`, nor an empty split when scoring.
+        if not isinstance(self.vocab, Vocabulary):
+            raise TypeError(message("vocab", "a regkeras Vocabulary", _Shown(self.vocab)))
+        for split in ("train_ids", "val_ids", "test_ids"):
+            setattr(self, split, check_token_ids(split, getattr(self, split), self.vocab.size))
+        check_string("name", self.name)
+        _check_level(self.level)
+        if self.level != self.vocab.level:
+            raise ValueError(message("level", f"the vocabulary's level {self.vocab.level!r}",
+                                     self.level))
+        self.entropy_rate = check_non_negative("entropy_rate", self.entropy_rate,
+                                               allow_none=True)
 
     @property
     def vocab_size(self):
@@ -637,7 +728,8 @@ def corpus_from_text(text, *, name="text", level="char", fractions=None, max_voc
         text: a non-empty `str`.
         name: a label for the corpus.
         level: ``"char"`` or ``"word"``.
-        fractions: `(train, val, test)`; `None` means `(0.8, 0.1, 0.1)`.
+        fractions: `(train, val, test)`, three positive numbers summing to 1; `None` means
+            `(0.8, 0.1, 0.1)`.
         max_vocab: the largest vocabulary size (see `build_vocabulary`).
         min_count: rarer training tokens become `<unk>`.
         entropy_rate: the source's known entropy rate, if any, in nats per token.
@@ -656,7 +748,13 @@ def corpus_from_text(text, *, name="text", level="char", fractions=None, max_voc
         raise TypeError(f"`text` must be a str, got {type(text).__name__}.")
     if not text.strip():
         raise ValueError(f"`text` is empty or only whitespace: nothing to train on ({text!r:.40}).")
+    if max_vocab is not None and check_positive_int("max_vocab", max_vocab) < 2:
+        raise ValueError(message("max_vocab", "at least 2 (<unk> and one token) or None",
+                                 max_vocab))
     fractions = (0.8, 0.1, 0.1) if fractions is None else fractions
+    if 0 in _check_fractions(fractions):  # a corpus is trained, validated and tested on
+        raise ValueError(message("fractions", "3 positive numbers (train, val, test) that sum "
+                                 "to 1: a corpus needs all three parts", fractions))
     tokens = tokenize(text, level)
     train, val, test = split_text(tokens, fractions)
     vocab = build_vocabulary(train, level, max_size=max_vocab, min_count=min_count)
@@ -697,8 +795,7 @@ def load_corpus(name, *, level=None, data_dir=None, fractions=None, max_vocab=No
     """
     if isinstance(name, os.PathLike):
         name = os.fspath(name)
-    if not isinstance(name, str) or not name:
-        raise TypeError(f"`name` must be a dataset name or a file path, got {name!r}.")
+    check_string("name", name, "a dataset name or a file path")
     unknown = sorted(set(load_kwargs) - {"download", "verify", "cache_dir"})
     if unknown:
         raise TypeError(f"load_corpus() got unexpected keyword argument(s) {unknown}; the "
@@ -724,7 +821,7 @@ def load_corpus(name, *, level=None, data_dir=None, fractions=None, max_vocab=No
 
     entropy_rate = None
     if is_recipes:
-        seed = 0 if seed is None else seed
+        seed = 0 if seed is None else check_seed("seed", seed)
         kwargs = {} if num_words is None else {"num_words": num_words}
         text = _datasets.recipes(seed=seed, **kwargs)
         chain = _datasets.RecipeChain(seed)
@@ -739,11 +836,18 @@ def load_corpus(name, *, level=None, data_dir=None, fractions=None, max_vocab=No
 # A model and its vocabulary, saved side by side
 
 
+def _path(name, path):
+    """`path` as a str, if it is a non-empty str or os.PathLike (TypeError/ValueError)."""
+    if isinstance(path, os.PathLike):
+        path = os.fspath(path)
+    return check_string(name, path, "a file path (str or os.PathLike)")
+
+
 def vocabulary_path(model_path):
     """Where `save_language_model` puts the vocabulary: ``model.keras`` -> ``model.vocab.json``."""
-    model_path = os.fspath(model_path)
+    model_path = _path("model_path", model_path)
     if not model_path.endswith(".keras"):
-        raise ValueError(f"The model path must end in '.keras', got {model_path!r}.")
+        raise ValueError(message("model_path", "a path ending in '.keras'", model_path))
     return model_path[: -len(".keras")] + ".vocab.json"
 
 
@@ -767,12 +871,15 @@ def save_language_model(model, vocab, path):
         raise TypeError(f"`model` must be a keras.Model, got {type(model).__name__}.")
     if not isinstance(vocab, Vocabulary):
         raise TypeError(f"`vocab` must be a regkeras Vocabulary, got {type(vocab).__name__}.")
-    path = os.fspath(path)
+    path = _path("path", path)
+    if not path.endswith(".keras"):
+        raise ValueError(message("path", "a path ending in '.keras'", path))
     vocab_file = vocabulary_path(path)
     width = output_width(model)
     if width is not None and width != vocab.size:
-        raise ValueError(f"The model predicts {width} classes but the vocabulary has "
-                         f"{vocab.size} tokens.")
+        raise ValueError(message("vocab", "the vocabulary the model was trained with (the "
+                                 f"model predicts {width} classes)",
+                                 described(f"a vocabulary of {vocab.size} tokens")))
     folder = os.path.dirname(path)
     if folder:
         os.makedirs(folder, exist_ok=True)
@@ -799,7 +906,11 @@ def load_language_model(path, *, compile=True, safe_mode=True):
 
     >>> model, vocab = load_language_model("runs/lm.keras")  # doctest: +SKIP
     """
-    path = os.fspath(path)
+    path = _path("path", path)
+    check_bool("compile", compile)
+    check_bool("safe_mode", safe_mode)
+    if not path.endswith(".keras"):
+        raise ValueError(message("path", "a path ending in '.keras'", path))
     vocab_file = vocabulary_path(path)
     missing = [p for p in (path, vocab_file) if not os.path.isfile(p)]
     if missing:
@@ -815,14 +926,23 @@ def load_language_model(path, *, compile=True, safe_mode=True):
 
 def vocabulary_size(vocab):
     """The number of ids of `vocab`: a `Vocabulary` (its `size`) or any sized sequence."""
+    requirement = "a Vocabulary (or a sized sequence of tokens) with at least one token"
     size = getattr(vocab, "size", None)
     if size is None:
+        if isinstance(vocab, (str, bytes)) or not isinstance(vocab, collections.abc.Sized):
+            raise TypeError(message("vocab", requirement, _Shown(vocab)))
         size = len(vocab)
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
+        raise TypeError(message("vocab", requirement, _Shown(vocab)))
+    if size < 1:
+        raise ValueError(message("vocab", requirement, _Shown(vocab)))
     return int(size)
 
 
 def count_batches(dataset):
     """The number of batches of a `tf.data.Dataset` (iterating it when its size is unknown)."""
+    if not callable(getattr(dataset, "cardinality", None)):
+        raise TypeError(message("dataset", "a tf.data.Dataset", _Shown(dataset)))
     n = int(dataset.cardinality())
     if n >= 0:
         return n
@@ -843,6 +963,15 @@ def training_windows(ids, seq_len, batch_size, seed, first_epoch, epochs, steps_
     Raises:
         ValueError: the ids are too short for one batch.
     """
+
+    seed = check_seed("seed", seed, allow_none=False)  # each epoch's shuffle seed comes from it
+    epochs = check_positive_int("epochs", epochs)
+    # A resumed run may start at `epochs` (every epoch done, the result not yet recorded).
+    first_epoch = check_int("first_epoch", first_epoch, minimum=0)
+    steps_per_epoch = check_positive_int("steps_per_epoch", steps_per_epoch, allow_none=True)
+    if steps_per_epoch is not None and steps_per_epoch > np.iinfo(np.int64).max:
+        raise ValueError(message("steps_per_epoch", "a positive integer < 2**63 or None",
+                                 steps_per_epoch))
 
     def epoch_windows(epoch):
         ds = window_dataset(ids, seq_len, batch_size, shuffle=True, seed=seed * 10007 + epoch)

@@ -25,7 +25,7 @@ import os
 import keras
 import numpy as np
 
-from regkeras.validation import check_int
+from regkeras.validation import check_choice, check_positive_int, check_seed, check_string, message
 
 __all__ = [
     "DATA_ENV_VAR",
@@ -177,8 +177,7 @@ def file_checksum(path, algorithm="sha256"):
     >>> file_checksum(p, "git_sha1")
     'ce013625030ba8dba906f756967f9e9ca394464a'
     """
-    if algorithm not in ("sha256", "git_sha1"):
-        raise ValueError(f"`algorithm` must be 'sha256' or 'git_sha1', got {algorithm!r}.")
+    check_choice("algorithm", algorithm, ("sha256", "git_sha1"), lower=False)
     with open(path, "rb") as f:
         data = f.read()
     if algorithm == "git_sha1":
@@ -208,9 +207,13 @@ def verify_file(path, *, sha256=None, git_sha1=None):
     """
     if sha256 is None and git_sha1 is None:
         raise ValueError("Give at least one of `sha256` and `git_sha1`.")
-    for algorithm, expected in (("sha256", sha256), ("git_sha1", git_sha1)):
+    for algorithm, expected, digits in (("sha256", sha256, 64), ("git_sha1", git_sha1, 40)):
         if expected is None:
             continue
+        requirement = f"a hex digest of {digits} characters or None"
+        check_string(algorithm, expected, requirement)
+        if len(expected) != digits or expected.strip("0123456789abcdefABCDEF"):
+            raise ValueError(message(algorithm, requirement, expected))
         actual = file_checksum(path, algorithm)
         if actual != expected.lower():
             return False, algorithm, expected.lower(), actual
@@ -317,8 +320,7 @@ def load_text(name, *, data_dir=None, download=True, verify=True, cache_dir=None
     """
     if isinstance(name, os.PathLike):
         name = os.fspath(name)
-    if not isinstance(name, str) or not name:
-        raise TypeError(f"`name` must be a dataset name or a file path, got {name!r}.")
+    check_string("name", name, "a dataset name or a file path")
     if data_dir is not None and not isinstance(data_dir, (str, os.PathLike)):
         raise TypeError(f"`data_dir` must be a folder path or None, got {data_dir!r}.")
     if cache_dir is not None and not isinstance(cache_dir, (str, os.PathLike)):
@@ -550,9 +552,7 @@ class RecipeChain:
     """
 
     def __init__(self, seed=0):
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"`seed` must be a non-negative integer, got {seed!r}.")
-        self.seed = int(seed)
+        self.seed = check_seed("seed", seed, allow_none=False)
         self.words, base = _expand_grammar()
         rng = np.random.default_rng([self.seed, 1])
         factors = rng.gamma(_JITTER_SHAPE, 1.0 / _JITTER_SHAPE, size=base.shape)
@@ -584,15 +584,10 @@ class RecipeChain:
 
     def sample_ids(self, num_words, seed=None, start="."):
         """Sample word indices (into `words`); the chain starts just after the word `start`."""
-        if isinstance(num_words, bool) or not isinstance(num_words, (int, np.integer)):
-            raise TypeError(f"`num_words` must be an int, got {type(num_words).__name__}.")
-        if num_words < 1:
-            raise ValueError(f"`num_words` must be >= 1, got {num_words}.")
-        if start not in self._index:
+        num_words = check_positive_int("num_words", num_words)
+        if not isinstance(start, str) or start not in self._index:
             raise ValueError(f"`start` must be one of the chain's words, got {start!r}.")
-        seed = self.seed if seed is None else seed
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"`seed` must be a non-negative integer or None, got {seed!r}.")
+        seed = self.seed if seed is None else check_seed("seed", seed)
         rng = np.random.default_rng([int(seed), 2])
         uniforms = rng.random(int(num_words))
         cumulative = self._cumulative
@@ -670,7 +665,7 @@ def recipes(num_words=_DEFAULT_RECIPE_WORDS, seed=0):
     >>> recipes(8, seed=0) == recipes(8, seed=0)
     True
     """
-    return _chain(check_int("seed", seed, minimum=0)).sample(num_words, seed=seed)
+    return _chain(check_seed("seed", seed, allow_none=False)).sample(num_words, seed=seed)
 
 
 def recipes_entropy_rate(seed=0):
@@ -687,6 +682,6 @@ def recipes_entropy_rate(seed=0):
     >>> round(recipes_entropy_rate(0), 2) > 0
     True
     """
-    return _chain(check_int("seed", seed, minimum=0)).entropy_rate
+    return _chain(check_seed("seed", seed, allow_none=False)).entropy_rate
 
 

@@ -21,7 +21,14 @@ import dataclasses
 import math
 
 from regkeras.callbacks import history_dict
-from regkeras.validation import check_float, check_non_negative, check_positive, check_string
+from regkeras.validation import (
+    check_float,
+    check_non_negative,
+    check_positive,
+    check_string,
+    described,
+    message,
+)
 
 __all__ = ["Diagnosis", "diagnose", "ADVICE"]
 
@@ -163,6 +170,13 @@ def diagnose(
     if not train:
         raise ValueError("The history has no 'loss' values: pass the result of model.fit.")
     val = data.get(monitor) or None
+    if val is not None and len(val) != len(train):
+        # Read side by side, epoch by epoch: fewer values (fit's `validation_freq` > 1, or
+        # lists from different runs) would compare the wrong epochs with each other.
+        raise ValueError(message(
+            "history", f"one {monitor!r} value per 'loss' value (one of each per epoch; fit "
+            "with validation_freq=1)",
+            described(f"{len(train)} 'loss' values and {len(val)} {monitor!r} values")))
     for name in ("spike_tolerance", "overfit_tolerance", "stall_tolerance",
                  "still_improving_tolerance", "floor_tolerance", "baseline_margin"):
         check_float(name, locals()[name], low=0, low_open=True)

@@ -14,9 +14,44 @@ Two ways of dropping units in a recurrent language model live here as layers:
 import keras
 from keras import ops
 
-from .validation import check_bool, check_positive_int, check_rate, check_seed
+from .validation import check_bool, check_positive_int, check_rate, check_seed, described, message
 
 __all__ = ["LockedDropout", "EmbeddingDropout"]
+
+
+def _eager_values(tensor):
+    """The values of `tensor` as a NumPy array when they are at hand (an eager call), else
+    None: a symbolic tensor inside a compiled function has none (TensorFlow and JAX refuse
+    to convert it, each with its own exception)."""
+    try:
+        return ops.convert_to_numpy(tensor)
+    except Exception:  # noqa: BLE001 - whichever the backend raises for a symbolic tensor
+        return None
+
+
+def check_eager_token_ids(name, inputs, input_dim, training=False):
+    """Refuses ids outside `[0, input_dim)` and non-integer ids, when the call runs eagerly.
+
+    A negative id would silently read the last row of an embedding (`ops.take` counts from
+    the end), one past the end fails deep inside TensorFlow, a fractional float is truncated.
+    Inside a compiled function (`fit`, `predict`, `tf.function`, `jax.jit`) the values are
+    unknown and reading them would cost every step, and so would it in the training steps of
+    PyTorch, whose `fit` runs eagerly: there it is skipped, and regkeras' data pipelines and
+    models check the ids where they enter instead.
+    """
+    if training and keras.backend.backend() == "torch":
+        return
+    values = _eager_values(inputs)
+    if values is None or values.size == 0:
+        return
+    requirement = f"token ids in [0, {input_dim}) (integers, or floats holding integers)"
+    if values.dtype.kind not in "iuf":
+        raise TypeError(message(name, requirement, described(f"an array of dtype {values.dtype}")))
+    low, high = values.min(), values.max()
+    fractional = values.dtype.kind == "f" and bool((values != values.round()).any())
+    if fractional or not (low >= 0 and high < input_dim):  # NaN fails both comparisons
+        shown = f"ids in [{low}, {high}]" + (", not all integers" if fractional else "")
+        raise ValueError(message(name, requirement, described(shown)))
 
 
 @keras.saving.register_keras_serializable(package="regkeras")
@@ -219,6 +254,7 @@ class EmbeddingDropout(keras.layers.Layer):
             if self.bias is not None:
                 logits = logits + ops.cast(self.bias, dtype)
             return logits
+        check_eager_token_ids("inputs", inputs, self.input_dim, training)
         if "int" not in keras.backend.standardize_dtype(inputs.dtype):
             inputs = ops.cast(inputs, "int32")
         vectors = ops.take(self.embeddings, inputs, axis=0)

@@ -49,11 +49,30 @@ from regkeras.callbacks import (
     ResumableBackupAndRestore,
     TrainingMonitor,
 )
-from regkeras.data import count_batches, training_windows, vocabulary_size, window_dataset
+from regkeras.data import (
+    check_corpus,
+    check_token_ids,
+    count_batches,
+    training_windows,
+    vocabulary_size,
+    window_dataset,
+)
 from regkeras.diagnosis import diagnose
 from regkeras.metrics import bits_per_char, perplexity_and_bits
 from regkeras.optimizers import make_adamw
-from regkeras.validation import check_bool, check_int, check_positive_int, message
+from regkeras.models import check_model_vocabulary, output_width, token_id_limit
+from regkeras.validation import (
+    MAX_SEED,
+    check_bool,
+    check_choice,
+    check_int,
+    check_non_negative,
+    check_positive,
+    check_positive_int,
+    check_seed,
+    check_string,
+    message,
+)
 
 __all__ = [
     "ExperimentConfig",
@@ -74,11 +93,6 @@ __all__ = [
     "format_table",
 ]
 
-
-
-def _is_number(value):
-    """A finite real number (NaN and inf are not: they would only fail later, in training)."""
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
 @dataclasses.dataclass
@@ -110,10 +124,10 @@ class ExperimentConfig:
     patience: int = 5
 
     def __post_init__(self):
-        if not isinstance(self.name, str) or not self.name or "/" in self.name:
-            raise ValueError(
-                f"`name` must be a non-empty string without '/'. Received: {self.name!r}"
-            )
+        name_rule = "a non-empty string without '/' (it names files)"
+        check_string("name", self.name, name_rule)
+        if "/" in self.name:
+            raise ValueError(message("name", name_rule, self.name))
         if not isinstance(self.model, dict):
             raise TypeError(
                 f"`model` must be a dict of builder arguments. Received: {self.model!r}"
@@ -123,18 +137,10 @@ class ExperimentConfig:
                 "`model` must map builder argument names (str) to values. "
                 f"Received keys: {list(self.model)!r}"
             )
-        if not _is_number(self.learning_rate) or self.learning_rate <= 0:
-            raise ValueError(
-                f"`learning_rate` must be a finite number > 0. Received: {self.learning_rate!r}"
-            )
-        if not _is_number(self.weight_decay) or self.weight_decay < 0:
-            raise ValueError(
-                f"`weight_decay` must be a finite number >= 0. Received: {self.weight_decay!r}"
-            )
-        if self.clipnorm is not None and (not _is_number(self.clipnorm) or self.clipnorm <= 0):
-            raise ValueError(
-                f"`clipnorm` must be a finite number > 0 or None. Received: {self.clipnorm!r}"
-            )
+        # Validated, not converted: the fields stay as given (they name finished runs).
+        check_positive("learning_rate", self.learning_rate)
+        check_non_negative("weight_decay", self.weight_decay)
+        check_positive("clipnorm", self.clipnorm, allow_none=True)
         check_bool("early_stopping", self.early_stopping)
         self.patience = check_int("patience", self.patience, minimum=0)
 
@@ -274,22 +280,18 @@ class Comparison:
         return self.table()
 
 
-def _resolve_config(config):
+def _resolve_config(config, name="config"):
+    requirement = ("a name from CONFIGS (" + ", ".join(map(repr, sorted(CONFIGS)))
+                   + "), an ExperimentConfig or a dict of its fields")
     if isinstance(config, ExperimentConfig):
         return config
     if isinstance(config, str):
         if config not in CONFIGS:
-            raise ValueError(
-                f"Unknown configuration {config!r}; choose one of {sorted(CONFIGS)} or pass an "
-                "ExperimentConfig."
-            )
+            raise ValueError("Unknown configuration: " + message(name, requirement, config))
         return CONFIGS[config]
     if isinstance(config, dict):
         return ExperimentConfig(**config)
-    raise TypeError(
-        "A configuration must be a name from CONFIGS, an ExperimentConfig or a dict of its "
-        f"fields. Received: {type(config).__name__}"
-    )
+    raise TypeError(message(name, requirement, config))
 
 
 def _resolve_corpus(corpus):
@@ -427,14 +429,15 @@ def run_experiment(
     >>> result.row["val_bpc"], result.row["verdict"]
     """
     config = _resolve_config(config)
-    corpus = _resolve_corpus(corpus)
+    corpus = check_corpus(_resolve_corpus(corpus))
     epochs = check_positive_int("epochs", epochs)
     batch_size = check_positive_int("batch_size", batch_size)
     seq_len = check_positive_int("seq_len", seq_len)
     steps_per_epoch = check_positive_int("steps_per_epoch", steps_per_epoch, allow_none=True)
     max_eval_batches = check_positive_int("max_eval_batches", max_eval_batches, allow_none=True)
-    eval_batch_size = check_positive_int("eval_batch_size", eval_batch_size or batch_size)
-    seed = check_int("seed", seed, minimum=0)
+    eval_batch_size = check_positive_int("eval_batch_size", batch_size if eval_batch_size is None
+                                         else eval_batch_size)
+    seed = check_seed("seed", seed, allow_none=False)
     if model_kwargs is not None and not isinstance(model_kwargs, dict):
         raise TypeError(message("model_kwargs", "a dict or None", model_kwargs))
     if model_builder is None:
@@ -507,9 +510,11 @@ def _build(model_builder, corpus, config, model_kwargs, seed):
     kwargs = {**DEFAULT_MODEL_KWARGS, **(model_kwargs or {}), **config.model}
     if _accepts(model_builder, "seed") and "seed" not in kwargs:
         kwargs["seed"] = int(seed)
-    model = model_builder(vocabulary_size(corpus.vocab), **kwargs)
+    size = vocabulary_size(corpus.vocab)
+    model = model_builder(size, **kwargs)
     if not isinstance(model, keras.Model):
         raise TypeError(f"`model_builder` returned {type(model).__name__}, not a keras.Model.")
+    check_model_vocabulary("model_builder", model, size)
     return model
 
 
@@ -657,12 +662,16 @@ def run_experiments(
         configs = [configs]
     if isinstance(configs, dict):
         configs = list(configs.values())
-    configs = [_resolve_config(c) for c in configs]
-    if not configs:
-        raise ValueError("`configs` is empty: give at least one configuration.")
+    requirement = ("one or more configurations (names, ExperimentConfigs or dicts) with "
+                   "unique names")
+    try:
+        configs = list(configs)
+    except TypeError:
+        raise TypeError(message("configs", requirement, configs)) from None
+    configs = [_resolve_config(c, f"configs[{i}]") for i, c in enumerate(configs)]
     names = [c.name for c in configs]
-    if len(set(names)) != len(names):
-        raise ValueError(f"Configuration names must be unique. Received: {names}")
+    if not configs or len(set(names)) != len(names):
+        raise ValueError(message("configs", requirement, names))
     corpus = _resolve_corpus(corpus)
     results = {}
     for config in configs:
@@ -716,14 +725,22 @@ def seed_stats(values):
     >>> print(seed_stats([1.0, 1.2, 1.1]))
     1.100 ± 0.100
     """
+    return _seed_stats(values, "values")
+
+
+def _seed_stats(values, name):
     if isinstance(values, SeedStats):
         return values
+    requirement = "an iterable of finite numbers, one per seed (at least one)"
     try:
-        values = tuple(float(v) for v in values)
-    except (TypeError, ValueError) as err:
-        raise TypeError(f"`values` must be an iterable of numbers. Received: {values!r}") from err
-    if not values:
-        raise ValueError("`values` is empty: give one value per seed.")
+        given = tuple(values)
+    except TypeError:
+        raise TypeError(message(name, requirement, values)) from None
+    if not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in given):
+        raise TypeError(message(name, requirement, given))
+    values = tuple(float(v) for v in given)
+    if not values or not all(math.isfinite(v) for v in values):
+        raise ValueError(message(name, requirement, given))
     mean = math.fsum(values) / len(values)
     if len(values) == 1:
         return SeedStats(mean, 0.0, values)
@@ -751,7 +768,7 @@ def clearly_lower(a, b):
     >>> clearly_lower([1.0, 1.3], [1.2, 1.25])
     False
     """
-    a, b = seed_stats(a), seed_stats(b)
+    a, b = _seed_stats(a, "a"), _seed_stats(b, "b")
     return b.mean - a.mean > a.sd + b.sd
 
 
@@ -780,9 +797,12 @@ def heldout_loss(model, ids, *, seq_len=64, batch_size=64):
     return _mean_and_se(_window_losses(model, ids, seq_len, batch_size))
 
 
-def _window_losses(model, ids, seq_len, batch_size):
+def _window_losses(model, ids, seq_len, batch_size, name="model"):
     import numpy as np
 
+    if not isinstance(model, keras.Model):
+        raise TypeError(message(name, "a keras.Model", model))
+    ids = check_token_ids("ids", ids, token_id_limit(model))
     per_window = []
     for x, y in _eval_dataset(ids, seq_len, batch_size, None):
         logits = model(x, training=False)
@@ -818,8 +838,14 @@ def heldout_difference(model_a, model_b, ids, *, seq_len=64, batch_size=64):
 
     >>> diff, se, n = heldout_difference(regularized, baseline, corpus.val_ids, seq_len=32)
     """
-    diffs = (_window_losses(model_a, ids, seq_len, batch_size)
-             - _window_losses(model_b, ids, seq_len, batch_size))
+    width_a, width_b = (output_width(m) if isinstance(m, keras.Model) else None
+                        for m in (model_a, model_b))
+    if width_a is not None and width_b is not None and width_a != width_b:
+        raise ValueError(message("model_b", f"a model of model_a's vocabulary ({width_a} "
+                                 "tokens): the two losses are over different sets of tokens",
+                                 f"a model predicting {width_b} tokens"))
+    diffs = (_window_losses(model_a, ids, seq_len, batch_size, "model_a")
+             - _window_losses(model_b, ids, seq_len, batch_size, "model_b"))
     return _mean_and_se(diffs)
 
 
@@ -973,10 +999,11 @@ def run_seeds(configs, corpus="recipes", *, seeds=(0, 1, 2), backup_dir=None, **
         seeds = tuple(seeds)
     except TypeError as err:
         raise TypeError(f"`seeds` must be a sequence of integers. Received: {seeds!r}") from err
-    if not seeds or len(set(seeds)) != len(seeds) or not all(
-        isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 0 for s in seeds
-    ):
-        raise ValueError(f"`seeds` must be distinct integers >= 0. Received: {seeds!r}")
+    requirement = f"distinct integers in [0, {MAX_SEED}], at least one"
+    if not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in seeds):
+        raise TypeError(message("seeds", requirement, seeds))
+    if not seeds or len(set(seeds)) != len(seeds) or not all(0 <= s <= MAX_SEED for s in seeds):
+        raise ValueError(message("seeds", requirement, seeds))
     corpus = _resolve_corpus(corpus)
     comparisons = {}
     for seed in seeds:
@@ -1025,8 +1052,8 @@ def format_table(rows, *, columns=None, fmt="text", floatfmt=".3f"):
         rows = [rows]
     if not isinstance(rows, (list, tuple)) or not all(isinstance(r, dict) for r in rows):
         raise TypeError("`rows` must be a list of dicts.")
-    if fmt not in ("text", "markdown"):
-        raise ValueError(f"`fmt` must be 'text' or 'markdown'. Received: fmt={fmt!r}")
+    check_choice("fmt", fmt, ("text", "markdown"), lower=False)
+    check_string("floatfmt", floatfmt, "a format spec for floats such as '.3f'")
     try:
         format(1.0, floatfmt)
     except (TypeError, ValueError) as err:

@@ -22,7 +22,17 @@ import warnings
 import keras
 import numpy as np
 
-from regkeras.validation import check_choice, check_positive_int, check_seed, message
+from regkeras.data import check_token_ids
+from regkeras.models import output_width, token_id_limit
+from regkeras.validation import (
+    check_bool,
+    check_choice,
+    check_int,
+    check_positive_int,
+    check_seed,
+    check_string,
+    message,
+)
 
 __all__ = [
     "sample_next_token",
@@ -241,28 +251,17 @@ def generate_ids(
 
     >>> new_ids = generate_ids(model, [5, 3, 8], 20, temperature=0.8, seed=0)
     """
-    if not isinstance(model, keras.Model):
-        raise TypeError(f"`model` must be a keras.Model. Received: {type(model).__name__}")
-    prompt = np.asarray(prompt_ids)
-    if prompt.ndim != 1 or prompt.size == 0 or not np.issubdtype(prompt.dtype, np.integer):
-        raise ValueError(
-            "`prompt_ids` must be a non-empty 1-D sequence of integer ids; the prompt must "
-            "contain at least one token."
-        )
-    if isinstance(length, bool) or not isinstance(length, numbers.Integral) or length < 0:
-        raise ValueError(f"`length` must be an integer >= 0. Received: length={length!r}")
+    _check_model(model)
+    # The prompt's ids must be ids of the model's vocabulary: checked here, once, rather
+    # than met as an obscure error (or a silently wrapped negative id) in the embedding.
+    prompt = check_token_ids("prompt_ids", prompt_ids, token_id_limit(model))
+    length = check_int("length", length, minimum=0)
+    context_length = check_positive_int("context_length", context_length, allow_none=True)
     if context_length is None:
         context_length = 100
-    if isinstance(context_length, bool) or not isinstance(context_length, numbers.Integral) or (
-        context_length < 1
-    ):
-        raise ValueError(
-            f"`context_length` must be a positive integer. Received: {context_length!r}"
-        )
     temperature = _check_temperature(temperature)
     top_k = check_positive_int("top_k", top_k, allow_none=True)
-    if not isinstance(from_logits, bool):
-        raise TypeError(f"`from_logits` must be True or False. Received: {from_logits!r}")
+    check_bool("from_logits", from_logits)
     rng = _rng(seed)
 
     runner, batch, stateful = _prepare(model)
@@ -329,18 +328,15 @@ def generate_text(
     >>> text = generate_text(model, corpus.vocab, "ROMEO:", length=100, temperature=0.8,
     ...                      top_k=10, seed=0)
     """
-    if not isinstance(prompt, str) or not prompt:
-        raise ValueError(f"`prompt` must be a non-empty string. Received: {prompt!r}")
-    if not isinstance(include_prompt, bool):
-        raise TypeError(f"`include_prompt` must be True or False. Received: {include_prompt!r}")
+    _check_model(model)
+    check_string("prompt", prompt, "a non-empty string (the text to continue)")
+    check_bool("include_prompt", include_prompt)
     if not (hasattr(vocab, "encode") and hasattr(vocab, "decode")):
         raise TypeError(
             "`vocab` must have encode(text) and decode(ids), e.g. regkeras.data.Vocabulary. "
             f"Received: {type(vocab).__name__}"
         )
     size = getattr(vocab, "size", None)
-    from regkeras.models import output_width
-
     width = output_width(model)
     if size is not None and width is not None and width != size:
         raise ValueError(f"`vocab` has {size} tokens but the model predicts {width}: pass the "
@@ -383,6 +379,21 @@ def _softmax(z):
     return e / e.sum(axis=-1, keepdims=True)
 
 
+def _check_model(model):
+    if not isinstance(model, keras.Model):
+        raise TypeError(message("model", "a keras.Model", model))
+
+
+def _reads_token_ids(model):
+    """Whether `model` has one input, of an integer dtype (a language model's token ids)."""
+    try:
+        inputs = model.inputs
+    except (AttributeError, ValueError):
+        return False
+    return bool(inputs) and len(inputs) == 1 and "int" in keras.backend.standardize_dtype(
+        inputs[0].dtype)
+
+
 def _seed_state_variables(model):
     return [v for v in model.variables if v.path.endswith("seed_generator_state")]
 
@@ -415,20 +426,22 @@ def mc_dropout_predict(model, x, *, num_samples=20, seed=None, from_logits=True,
     >>> pred.mean.shape == pred.std.shape
     True
     """
-    if not isinstance(model, keras.Model):
-        raise TypeError(f"`model` must be a keras.Model. Received: {type(model).__name__}")
-    if isinstance(num_samples, bool) or not isinstance(num_samples, numbers.Integral) or (
-        num_samples < 2
-    ):
-        raise ValueError(f"`num_samples` must be an integer >= 2. Received: {num_samples!r}")
-    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, numbers.Integral)):
-        raise TypeError(f"`seed` must be an integer or None. Received: {seed!r}")
+    _check_model(model)
+    num_samples = check_int("num_samples", num_samples, minimum=2)
+    seed = check_seed("seed", seed)
+    check_bool("from_logits", from_logits)
+    check_bool("return_samples", return_samples)
+    if _reads_token_ids(model):
+        # A language model: `x` are token ids of its vocabulary (float ids would be
+        # truncated, out-of-range ones fail inside the embedding).
+        x = check_token_ids("x", x, token_id_limit(model), ndim=len(model.inputs[0].shape))
 
     state_vars = _seed_state_variables(model)
     saved = [keras.ops.convert_to_numpy(v) for v in state_vars]
     if seed is not None:
         for i, v in enumerate(state_vars):
-            v.assign(np.array([int(seed) * 1000 + i, 0], dtype=saved[i].dtype))
+            # Kept below 2**31: every backend's seed dtype (uint32, int32, int64) holds it.
+            v.assign(np.array([(seed * 1000 + i) % 2**31, 0], dtype=saved[i].dtype))
     try:
         samples = []
         for _ in range(num_samples):

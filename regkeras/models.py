@@ -14,13 +14,14 @@ The arguments are checked and kept as one `regkeras.LanguageModelSpec`; the mode
 import warnings
 
 import keras
+import numpy as np
 
-from regkeras.dropout import EmbeddingDropout, LockedDropout
+from regkeras.dropout import EmbeddingDropout, LockedDropout, check_eager_token_ids
 from regkeras.normalization import LayerNormLSTM
 from regkeras.recurrent import ProjectedLSTM, WeightDropLSTM, ZoneoutLSTM
 from regkeras.regularizers import ActivationRegularization
 from regkeras.spec import LanguageModelSpec
-from regkeras.validation import message
+from regkeras.validation import described, message
 
 __all__ = ["LanguageModel", "build_language_model", "describe", "reset_states"]
 
@@ -286,6 +287,46 @@ class LanguageModel(keras.Model):
         """The `LanguageModelSpec` this model was built from (`fused_lstm` resolved)."""
         return self._spec
 
+    # Arrays of token ids given to fit/evaluate/predict are checked once, before Keras sees
+    # them: float or NaN labels, negative ids or ids past the vocabulary otherwise end in an
+    # obscure TensorFlow error inside the first step (or are truncated silently). Datasets
+    # are not read ahead; regkeras' own pipelines check their ids when they are made.
+    def fit(self, x=None, y=None, *args, **kwargs):
+        arrays = {"x": x, "y": y}
+        validation = kwargs.get("validation_data")
+        if isinstance(validation, tuple) and len(validation) >= 2:
+            arrays.update({"validation_data[0]": validation[0],
+                           "validation_data[1]": validation[1]})
+        self._check_token_arrays(arrays)
+        return super().fit(x, y, *args, **kwargs)
+
+    def evaluate(self, x=None, y=None, *args, **kwargs):
+        self._check_token_arrays({"x": x, "y": y})
+        return super().evaluate(x, y, *args, **kwargs)
+
+    def predict(self, x, *args, **kwargs):
+        self._check_token_arrays({"x": x})
+        return super().predict(x, *args, **kwargs)
+
+    def call(self, inputs, training=None, mask=None, **kwargs):
+        # Static shape and eager values only: nothing is added to a compiled step.
+        if hasattr(inputs, "shape"):  # one tensor (not Keras' list or dict of one)
+            shape = tuple(inputs.shape)
+            if len(shape) != len(self.inputs[0].shape) or (len(shape) >= 2 and shape[1] == 0):
+                raise ValueError(message("inputs", "token ids of the model's input shape "
+                                         "(batch, time), with at least one time step",
+                                         described(f"shape {shape}")))
+            check_eager_token_ids("inputs", inputs, self._spec.vocab_size, training)
+        return super().call(inputs, training=training, mask=mask, **kwargs)
+
+    def _check_token_arrays(self, arrays):
+        from regkeras.data import check_token_ids  # data imports this module
+
+        rank = len(self.inputs[0].shape)
+        for name, value in arrays.items():
+            if isinstance(value, np.ndarray):
+                check_token_ids(name, value, self._spec.vocab_size, ndim=rank)
+
     def get_config(self):
         return {"spec": self._spec.to_config(), "name": self.name, "trainable": self.trainable}
 
@@ -411,6 +452,8 @@ def describe(model, as_text=False):
     """
     if not isinstance(model, keras.Model):
         raise TypeError(message("model", "a keras.Model", model))
+    if not isinstance(as_text, bool):
+        raise TypeError(message("as_text", "True or False", as_text))
     spec = model.spec if isinstance(model, LanguageModel) else _spec_from_layers(model)
     if as_text:
         return spec.text()
@@ -496,6 +539,31 @@ def output_width(model):
     if not outputs or len(outputs) != 1:
         return None
     return outputs[0].shape[-1]
+
+
+def token_id_limit(model):
+    """How many token ids `model` reads: its embedding's `input_dim` (the spec's vocabulary
+    for a `LanguageModel`), else its output width; None if neither is known."""
+    if isinstance(model, LanguageModel):
+        return model.spec.vocab_size
+    for layer in getattr(model, "layers", []):
+        if isinstance(layer, (keras.layers.Embedding, EmbeddingDropout)):
+            return layer.input_dim
+    return output_width(model)
+
+
+def check_model_vocabulary(name, model, vocab_size):
+    """Raises ValueError (naming `name`) unless `model` predicts `vocab_size` tokens.
+
+    For every function that takes a model with a vocabulary (or a vocabulary size): a model
+    of another vocabulary would fail deep inside TensorFlow or, worse, run and give garbage.
+    A model whose width cannot be read is let through.
+    """
+    width = output_width(model)
+    if width is not None and width != vocab_size:
+        raise ValueError(message(name, f"a model of the vocabulary's size ({vocab_size} tokens)",
+                                 described(f"a model predicting {width} tokens")))
+    return model
 
 
 def reset_states(model):

@@ -39,7 +39,7 @@ from collections.abc import Iterable
 
 import keras
 
-from regkeras.validation import check_non_negative, check_positive
+from regkeras.validation import check_non_negative, check_positive, message
 
 __all__ = [
     "DECAY_EXCLUDE_PATTERNS",
@@ -190,15 +190,14 @@ def make_adamw(
     >>> optimizer = make_adamw(1e-3, weight_decay=1e-3, model=model)
     >>> model.compile(optimizer=optimizer, loss="mse")
     """
-    if isinstance(learning_rate, bool) or not (
-        isinstance(learning_rate, keras.optimizers.schedules.LearningRateSchedule)
-        or callable(learning_rate)
-        or (isinstance(learning_rate, numbers.Real) and 0 < learning_rate < math.inf)
-    ):
-        raise ValueError(
-            "`learning_rate` must be a positive, finite float or a LearningRateSchedule. "
-            f"Received: learning_rate={learning_rate!r}"
-        )
+    schedule = isinstance(learning_rate, keras.optimizers.schedules.LearningRateSchedule) or (
+        callable(learning_rate))
+    if not schedule:
+        requirement = "a finite float > 0 or a LearningRateSchedule"
+        if isinstance(learning_rate, bool) or not isinstance(learning_rate, numbers.Real):
+            raise TypeError(message("learning_rate", requirement, learning_rate))
+        if not 0 < learning_rate < math.inf:  # NaN fails too
+            raise ValueError(message("learning_rate", requirement, learning_rate))
     if isinstance(learning_rate, numbers.Real):
         learning_rate = float(learning_rate)
     weight_decay = _finite_number(weight_decay, "weight_decay", positive=False)

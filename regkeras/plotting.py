@@ -7,13 +7,14 @@ matplotlib backend: a notebook shows it, a script saves it (`path=`), and matplo
 falls back to the non-interactive Agg backend where there is no display.
 """
 
+import numbers
 import os
 
 import numpy as np
 
 from regkeras.callbacks import TrainingMonitor, _check_monitor, history_dict
 from regkeras.metrics import bits_per_char, perplexity
-from regkeras.validation import message
+from regkeras.validation import check_bool, check_choice, message
 
 __all__ = ["plot_history"]
 
@@ -81,10 +82,13 @@ def plot_history(
 
     >>> fig = plot_history({"baseline": h1, "regularized": h2}, path="compare.png")
     """
-    if metric not in _UNITS:
-        allowed = "one of " + ", ".join(map(repr, sorted(_UNITS)))
-        raise ValueError(message("metric", allowed, metric))
+    check_choice("metric", metric, sorted(_UNITS), lower=False)
+    check_bool("gap", gap)
+    check_bool("log_scale", log_scale)
     _check_monitor(monitor)
+    if histories is None or isinstance(histories, (str, bytes, numbers.Number)):
+        raise TypeError(message("histories", "a {name: history} dict or one history",
+                                histories))
     if not isinstance(histories, dict) or (
         histories and all(isinstance(v, (list, tuple)) for v in histories.values())
     ):

@@ -50,6 +50,8 @@ from .validation import (
     check_positive_int,
     check_rate,
     check_seed,
+    described,
+    message,
 )
 
 __all__ = [
@@ -530,6 +532,16 @@ class ProjectedLSTM(keras.layers.RNN):
                 f"`fused=True` is not possible here: {self.fused_unsupported_reason()}. "
                 "Use fused='auto' or fused=False."
             )
+
+    def build(self, sequences_shape, initial_state_shape=None):
+        # Checked once, here, not in `call`: an empty time or feature axis otherwise fails
+        # deep inside TensorFlow (a strided slice, a matmul) at the first step.
+        shape = tuple(sequences_shape)
+        if len(shape) == 3 and (shape[1] == 0 or shape[2] == 0):
+            raise ValueError(message("sequences", "a tensor (batch, timesteps, features) with "
+                                     "at least one time step and one feature",
+                                     described(f"shape {shape}")))
+        super().build(sequences_shape, initial_state_shape)
 
     def fused_unsupported_reason(self):
         """Why this layer cannot run the fused sequence (`fused="auto"` then steps), or None."""

@@ -21,6 +21,9 @@ __all__ = ["ActivationRegularization", "ar_penalty", "tar_penalty"]
 
 
 def _check_sequence(outputs, name="outputs"):
+    if getattr(outputs, "shape", None) is None:
+        raise TypeError(f"`{name}` must be a tensor of rank 3 [batch, time, features]. "
+                        f"Received: {name}={outputs!r}")
     if len(outputs.shape) != 3:
         raise ValueError(
             f"`{name}` must have rank 3 [batch, time, features]. "

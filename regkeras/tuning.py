@@ -54,15 +54,17 @@ import os
 
 import keras
 
-from regkeras.data import training_windows, vocabulary_size
+from regkeras.data import check_corpus, training_windows, vocabulary_size
 from regkeras.experiments import format_table
 from regkeras.callbacks import BestWeightsEarlyStopping
 from regkeras.optimizers import make_adamw
 from regkeras.validation import (
+    check_choice,
     check_float,
     check_int,
     check_non_negative,
     check_positive,
+    check_seed,
     message,
 )
 
@@ -189,7 +191,7 @@ def _hypermodel_class():
                                  **(model_kwargs or {})}
             self.learning_rate = check_positive("learning_rate", learning_rate)
             self.clipnorm = check_positive("clipnorm", clipnorm, allow_none=True)
-            self.seed = check_int("seed", seed, minimum=0)
+            self.seed = check_seed("seed", seed, allow_none=False)
             (self.dropout_types, self.dropout, self.weight_decay, self.layer_norm,
              self.patience) = _check_space(dropout_types, dropout, weight_decay, layer_norm,
                                            patience)
@@ -423,6 +425,8 @@ def trials_table(rows, *, fmt="text", floatfmt=".4g"):
     -----  -------  --------
     0          0.2       1.5
     """
+    if not isinstance(rows, (list, tuple)) or not all(isinstance(r, dict) for r in rows):
+        raise TypeError(message("rows", "a list of trial rows (dicts)", rows))
     rows = sorted(rows, key=lambda r: (r.get("val_loss") is None or
                                        not math.isfinite(r["val_loss"]),
                                        r.get("val_loss") or 0.0))
@@ -496,15 +500,14 @@ def tune(
     >>> print(result.table())
     >>> result.best_hyperparameters["dropout"]
     """
-    if tuner not in TUNERS:
-        raise ValueError(message("tuner", "one of " + ", ".join(map(repr, sorted(TUNERS))), tuner))
+    check_choice("tuner", tuner, sorted(TUNERS), lower=False)
     max_trials = check_int("max_trials", max_trials, minimum=1)
     epochs = check_int("epochs", epochs, minimum=1)
     seq_len = check_int("seq_len", seq_len, minimum=1)
     batch_size = check_int("batch_size", batch_size, minimum=1)
     if steps_per_epoch is not None:
         steps_per_epoch = check_int("steps_per_epoch", steps_per_epoch, minimum=1)
-    seed = check_int("seed", seed, minimum=0)
+    seed = check_seed("seed", seed, allow_none=False)
     hyperband_factor = check_int("hyperband_factor", hyperband_factor, minimum=2)
     if not isinstance(overwrite, bool):
         raise TypeError(message("overwrite", "True or False", overwrite))
@@ -531,10 +534,9 @@ def tune(
         from regkeras.data import load_corpus
 
         corpus = load_corpus(corpus)
-    for attr in ("vocab", "train_ids", "val_ids"):  # deliberately not test_ids
-        if not hasattr(corpus, attr):
-            raise TypeError("`corpus` must be a corpus name or a regkeras.data.Corpus (with "
-                            f"vocab, train_ids, val_ids); it has no {attr!r}.")
+    # Ids its vocabulary lacks, float or NaN labels would fail every trial inside `fit`:
+    # refused here. Deliberately not test_ids: the search never reads the test split.
+    check_corpus(corpus, ("train_ids", "val_ids"))
     hypermodel = _hypermodel_class()(vocabulary_size(corpus.vocab), model_kwargs=model_kwargs,
                                      learning_rate=learning_rate, seed=seed, **(space or {}))
     # One process per search outside the chief/worker mode: a second one on the same folder

@@ -29,6 +29,7 @@ __all__ = [
     "check_rate",
     "check_seed",
     "check_string",
+    "described",
     "message",
 ]
 
@@ -47,6 +48,17 @@ def message(name, requirement, value):
 
 
 _message = message
+
+
+class described:  # noqa: N801 - used like a function: message(name, rule, described(...))
+    """A value for `message` that shows as `text`: for values too large or too opaque to print
+    (an array, a model), e.g. ``described("a model predicting 10 tokens")``."""
+
+    def __init__(self, text):
+        self.text = text
+
+    def __repr__(self):
+        return f"<{self.text}>"
 
 
 def _is_int(value):
@@ -193,11 +205,12 @@ def check_choice(name, value, choices, *, lower=True, requirement=None):
     return value
 
 
-def check_seed(name, value):
-    """Returns `value` as an `int` (or `None`) if it is `None` or an integer in [0, MAX_SEED]."""
-    if value is None:
+def check_seed(name, value, *, allow_none=True):
+    """Returns `value` as an `int` (or `None`) if it is an integer in [0, MAX_SEED] (or `None`
+    when `allow_none`, the default)."""
+    if value is None and allow_none:
         return None
-    requirement = f"an integer in [0, {MAX_SEED}] or None"
+    requirement = f"an integer in [0, {MAX_SEED}]" + (" or None" if allow_none else "")
     if not _is_int(value):
         raise TypeError(_message(name, requirement, value))
     if not 0 <= value <= MAX_SEED:

@@ -26,7 +26,8 @@ from regkeras import cli
         (["compare", "--dataset", "/no/such/file.txt"], "--dataset must be one of"),
         (["compare", "--epochs", "0"], "--epochs must be a positive integer"),
         (["compare", "--epochs", "ten"], "--epochs must be a positive integer"),
-        (["compare", "--seed", "-1"], "--seed must be an integer >= 0"),
+        (["compare", "--seed", "-1"], "--seed must be an integer in [0, 4294967295]"),
+        (["compare", "--seed", str(2**70)], "--seed must be an integer in [0, 4294967295]"),
         (["compare", "--temperature", "0"], "--temperature must be a positive number"),
         (["compare", "--level", "byte"], "invalid choice"),
         (["frobnicate"], "invalid choice"),
@@ -34,7 +35,7 @@ from regkeras import cli
         (["tune", "--tuner", "grid"], "invalid choice"),
         (["tune", "--corpus", "wikipedia"], "--dataset must be one of"),
         (["tune", "--epochs", "-2"], "--epochs must be a positive integer"),
-        (["tune", "--seed", "x"], "--seed must be an integer >= 0"),
+        (["tune", "--seed", "x"], "--seed must be an integer in [0, 4294967295]"),
         ([], "required"),
     ],
 )
@@ -459,3 +460,55 @@ def test_compare_outputs_appear_all_or_nothing_when_killed(tmp_path):
     changed = [n for n in names if (out / n).read_bytes() != before[n]]
     assert set(changed) >= {"results.json", "results.md", "loss_curves.png"}, changed
     assert not [p for p in os.listdir(out) if p.startswith(".partial-") or "publishing" in p]
+
+
+def _quick_tune(out, seed, crash_at=None):
+    command = [sys.executable, "-m", "regkeras", "tune", "--max-trials", "1", "--epochs", "1",
+               "--num-words", "400", "--units", "8", "--seq-len", "16", "--batch-size", "8",
+               "--quiet", "--seed", str(seed), "--out", str(out)]
+    env = {k: v for k, v in _env().items() if not k.startswith("REGKERAS_CRASH")}
+    if crash_at:
+        env["REGKERAS_CRASH_AT"] = crash_at
+    return subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
+
+
+TUNE_OUTPUTS = ["best.keras", "best.vocab.json", "best_config.json", "best_hyperparameters.json",
+                "trials.json", "trials.md"]
+
+
+def _tune_outputs(out):
+    return {n: (out / n).read_bytes() for n in _outputs(out) if n != "search"}
+
+
+@pytest.mark.slow
+def test_tune_outputs_appear_all_or_nothing_when_killed(tmp_path):
+    """`tune` publishes its tables, configuration and model as one set, with compare's code:
+    staged in OUT/.partial-PID, a journal, then the renames."""
+    out = tmp_path / "tune"
+    first = _quick_tune(out, seed=0)
+    assert first.returncode == 0, first.stderr[-2000:]
+    before = _tune_outputs(out)
+    assert sorted(before) == TUNE_OUTPUTS
+    assert json.loads((out / ".regkeras-outputs.json").read_text()) == TUNE_OUTPUTS
+
+    # Killed with every output staged but none published: the previous set is untouched.
+    run = _quick_tune(out, seed=1, crash_at="publish: outputs staged")
+    assert run.returncode == -signal.SIGKILL, run.stderr[-2000:]
+    assert _tune_outputs(out) == before
+    cli._recover_out(out)
+    assert _tune_outputs(out) == before
+    assert not [p for p in os.listdir(out) if p.startswith(".partial-")]
+
+    # Killed after two of the six renames: the next run into the folder (here its first
+    # step, `_recover_out`) finishes the move, so the folder holds the new set only.
+    run = _quick_tune(out, seed=2, crash_at="publish: output moved#2")
+    assert run.returncode == -signal.SIGKILL, run.stderr[-2000:]
+    assert json.loads((out / "trials.json").read_text())["seed"] == 0  # not yet moved
+    cli._recover_out(out)
+    after = _tune_outputs(out)
+    assert sorted(after) == TUNE_OUTPUTS
+    assert json.loads(after["trials.json"])["seed"] == 2
+    assert json.loads((out / ".regkeras-outputs.json").read_text()) == TUNE_OUTPUTS
+    assert not [p for p in os.listdir(out) if p.startswith(".partial-") or "publishing" in p]
+    model, vocab = regkeras.load_language_model(out / "best.keras")
+    assert model.output_shape[-1] == vocab.size

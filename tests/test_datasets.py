@@ -300,9 +300,11 @@ def test_default_recipe_corpus_size_and_characters():
 
 def test_chain_argument_validation():
     chain = ds.RecipeChain(0)
-    for bad in (-1, 1.5, "0", True):
-        with pytest.raises(ValueError, match="seed"):
+    for bad, error in ((-1, ValueError), (2**70, ValueError), (1.5, TypeError),
+                       ("0", TypeError), (True, TypeError), (None, TypeError)):
+        with pytest.raises(error, match="`seed` must be an integer in") as info:
             ds.RecipeChain(bad)
+        assert type(info.value) is error
     with pytest.raises(ValueError, match="num_words"):
         chain.sample(0)
     with pytest.raises(TypeError, match="num_words"):

@@ -373,8 +373,10 @@ def test_seed_arithmetic_properties(a, b):
 def test_seed_functions_reject_bad_input():
     with pytest.raises(TypeError, match="values"):
         seed_stats(3.0)
-    with pytest.raises(TypeError, match="values"):
+    with pytest.raises(TypeError, match="`b` must be an iterable of finite numbers"):
         clearly_lower([1.0], None)
+    with pytest.raises(ValueError, match="`values` must be an iterable of finite numbers"):
+        seed_stats([1.0, float("nan")])
     corpus = make_corpus()
     for bad in ((), (1, 1), (-1,), (0.5,), "01", (True,)):
         with pytest.raises((ValueError, TypeError), match="seeds"):

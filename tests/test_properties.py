@@ -811,13 +811,13 @@ def test_load_corpus_recipes_arguments(num_words, seed):
 
 LOAD_CORPUS_BAD_ARGUMENTS_CASES = [
     ({"name": 5}, TypeError, "name"),
-    ({"name": ""}, TypeError, "name"),
+    ({"name": ""}, ValueError, "name"),
     ({"name": None}, TypeError, "name"),
     ({"name": "no_such_corpus"}, ValueError, "Unknown dataset"),
     ({"name": "missing/file.txt"}, FileNotFoundError, "No such file"),
     ({"name": "recipes", "level": "chars"}, ValueError, "level"),
     ({"name": "recipes", "fractions": (0.5, 0.2, 0.2)}, ValueError, "fractions"),
-    ({"name": "recipes", "max_vocab": 0}, ValueError, "max_size"),
+    ({"name": "recipes", "max_vocab": 0}, ValueError, "max_vocab"),
     ({"name": "recipes", "min_count": 0}, ValueError, "min_count"),
     ({"name": "recipes", "bogus": 1}, TypeError, "bogus"),
     ({"name": "tiny_shakespeare", "num_words": 10}, ValueError, "num_words"),
@@ -1010,3 +1010,166 @@ def test_experiment_config_fields(data):
     if config is not None:
         # replace() validates as well
         check(lambda: config.replace(learning_rate=-1.0), False, "learning_rate")
+
+
+# ---------------------------------------------------------------------------------------------
+# The fuzz list of issue #19: every public callable, every hostile value (tools/fuzz_api.py)
+# ---------------------------------------------------------------------------------------------
+
+
+def _load_fuzzer():
+    import importlib.util
+    import pathlib
+    import sys
+
+    path = pathlib.Path(__file__).resolve().parents[1] / "tools" / "fuzz_api.py"
+    spec = importlib.util.spec_from_file_location("fuzz_api", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+FUZZER = _load_fuzzer()
+
+
+@pytest.mark.parametrize("target", FUZZER.targets(), ids=lambda target: target.name)
+def test_every_hostile_value_ends_in_a_clear_error(target, tmp_path):
+    """Each argument of the target gets the hostile pool; every call must be `clear`: a
+    ValueError/TypeError of the one rule, raised by regkeras, naming the argument (or a valid
+    value accepted). `python tools/fuzz_api.py` prints the same table."""
+    outcomes = FUZZER.run_target(target, FUZZER.Context(str(tmp_path)))
+    assert any(o.case.expected is not None for o in outcomes), "nothing hostile was tried"
+    bad = [f"{o.kind}: {o.case.argument}={o.case.label} -> {o.detail}" for o in outcomes
+           if o.kind != "clear"]
+    assert not bad, "\n".join(bad)
+
+
+def test_the_fuzzer_reaches_the_whole_public_api():
+    reached = {target.name.split(" ")[0].split("(")[0] for target in FUZZER.targets()}
+    unexplained = sorted(set(FUZZER.public_callables()) - reached - set(FUZZER.NOT_FUZZED))
+    assert not unexplained, f"public callables neither fuzzed nor listed in NOT_FUZZED: " \
+                            f"{unexplained}"
+
+
+def test_the_fuzzer_tells_the_outcomes_apart():
+    """The classifier itself can fail a call: an obscure error, a silent acceptance, a clear
+    message of the wrong class, and a message that does not name the argument."""
+    from regkeras.validation import check_positive_int
+
+    invalid = FUZZER.Case("units", "0", 0, ValueError)
+
+    def obscure():
+        return 1 // 0
+
+    def not_named():
+        raise ValueError("something went wrong")
+
+    def wrong_class():
+        raise TypeError("`units` must be a positive integer. Received: units=0")
+
+    assert FUZZER.classify(invalid, obscure)[0] == "obscure"
+    assert FUZZER.classify(invalid, lambda: None)[0] == "silent"
+    assert FUZZER.classify(invalid, not_named)[0] == "obscure"
+    assert FUZZER.classify(invalid, lambda: check_positive_int("units", 0))[0] == "clear"
+    assert FUZZER.classify(invalid, lambda: check_positive_int("units", 1.5))[0] == (
+        "wrong class")  # a TypeError where the rule gives a ValueError
+    assert FUZZER.classify(invalid, wrong_class)[0] == "obscure"  # not raised by regkeras
+    valid = FUZZER.Case("units", "3", 3, None)
+    assert FUZZER.classify(valid, lambda: None)[0] == "clear"
+    # An error from inside NumPy naming the argument by chance is not regkeras' own.
+    assert FUZZER.classify(FUZZER.Case("a", "x", "x", ValueError),
+                           lambda: np.zeros(2).reshape("a"))[0] == "obscure"
+
+
+# The cases issue #19 names, one by one, with the exact exception each must end in.
+
+ISSUE_19_TEXT = "abcdef fedcba " * 30
+
+
+def _issue_19_cases():
+    vocab = rk.Vocabulary(list("abcdef"))  # 7 ids
+    model = rk.build_language_model(7, embedding_dim=4, units=4, dropout=0.2, seed=0)
+    corpus = rk.corpus_from_text(ISSUE_19_TEXT)
+    embedding = rk.EmbeddingDropout(7, 3, rate=0.5, seed=0)
+    ids = np.arange(40) % 7
+    return [
+        ("a seed of 2**70 (run_experiment)", lambda: rk.run_experiment(
+            "baseline", corpus, epochs=1, seed=2**70), ValueError, "seed"),
+        ("a seed of 2**70 (recipes)", lambda: rk.recipes(10, seed=2**70), ValueError, "seed"),
+        ("a seed of 2**70 (mc_dropout_predict)", lambda: rk.mc_dropout_predict(
+            model, ids[:8].reshape(2, 4), num_samples=2, seed=2**70), ValueError, "seed"),
+        ("a zero-length time axis (model)", lambda: model(np.zeros((2, 0), "int32")),
+         ValueError, "inputs"),
+        ("a zero-length time axis (mc_dropout_predict)", lambda: rk.mc_dropout_predict(
+            model, np.zeros((2, 0), "int32"), num_samples=2), ValueError, "x"),
+        ("an out-of-range id (EmbeddingDropout)", lambda: embedding(np.array([[1, 7]])),
+         ValueError, "inputs"),
+        ("a negative id (EmbeddingDropout, which accepted it)",
+         lambda: embedding(np.array([[1, -1]])), ValueError, "inputs"),
+        ("a negative id (model)", lambda: model(np.array([[1, -1]])), ValueError, "inputs"),
+        ("an out-of-range id (generate_ids)", lambda: rk.generate_ids(model, [1, 7], 2),
+         ValueError, "prompt_ids"),
+        ("NaN labels in fit", lambda: _fit_with_labels(model, np.array(
+            [[1.0, np.nan, 2.0]])), TypeError, "y"),
+        ("float labels in fit", lambda: _fit_with_labels(model, np.array([[1.5, 2.0, 3.0]])),
+         TypeError, "y"),
+        ("NaN labels in a corpus", lambda: rk.Corpus(vocab, np.where(ids == 3, np.nan, ids),
+                                                     ids, ids), TypeError, "train_ids"),
+        ("Vocabulary([])", lambda: rk.Vocabulary([]), ValueError, "tokens"),
+        ("an empty validation part", lambda: rk.corpus_from_text(
+            ISSUE_19_TEXT, fractions=(0.9, 0.0, 0.1)), ValueError, "fractions"),
+        ("an empty test part", lambda: rk.load_corpus(
+            "recipes", num_words=300, fractions=(0.9, 0.1, 0.0)), ValueError, "fractions"),
+        ("float token ids (mc_dropout_predict)", lambda: rk.mc_dropout_predict(
+            model, np.full((2, 4), 1.7), num_samples=2), TypeError, "x"),
+        ("float token ids (EmbeddingDropout)", lambda: embedding(np.array([[1.7, 2.0]])),
+         ValueError, "inputs"),
+        ("diagnose with 1 validation value against 3 training values", lambda: rk.diagnose(
+            {"loss": [2.0, 1.5, 1.2], "val_loss": [2.1]}), ValueError, "history"),
+        ("seed_stats of a NaN", lambda: rk.seed_stats([1.0, float("nan")]), ValueError,
+         "values"),
+        ("an empty vocabulary's size", lambda: rk.vocabulary_size([]), ValueError, "vocab"),
+        # Every function that takes a model with a vocabulary (or ids with a vocabulary size)
+        # checks that they match, as generate_text does (tests/test_generation.py).
+        ("heldout_loss with ids past the model's vocabulary", lambda: rk.heldout_loss(
+            model, np.full(40, 7), seq_len=4, batch_size=2), ValueError, "ids"),
+        ("heldout_difference of two vocabularies", lambda: rk.heldout_difference(
+            model, rk.build_language_model(9, embedding_dim=4, units=4), ids, seq_len=4,
+            batch_size=2), ValueError, "model_b"),
+        ("mc_dropout_predict with ids past the model's vocabulary", lambda: rk.mc_dropout_predict(
+            model, np.full((2, 4), 9), num_samples=2), ValueError, "x"),
+        ("run_experiment with a builder of another vocabulary", lambda: rk.run_experiment(
+            "baseline", corpus, epochs=1, model_builder=lambda size, **kw: rk.build_language_model(
+                size + 1, **kw)), ValueError, "model_builder"),
+        ("tune on a corpus whose ids its vocabulary lacks", lambda: rk.tune(
+            _HandMadeCorpus(corpus.vocab, corpus.train_ids + 40, corpus.val_ids), max_trials=1,
+            epochs=1), ValueError, "corpus.train_ids"),
+        ("save_language_model with another vocabulary", lambda: rk.save_language_model(
+            model, rk.Vocabulary(list("ab")), "never-written.keras"), ValueError, "vocab"),
+    ]
+
+
+class _HandMadeCorpus:
+    """A corpus put together by hand (as `run_experiment` and `tune` accept), unchecked."""
+
+    def __init__(self, vocab, train_ids, val_ids):
+        self.vocab, self.train_ids, self.val_ids = vocab, train_ids, val_ids
+
+
+def _fit_with_labels(model, labels):
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model.fit(np.ones(labels.shape, "int32"), labels, epochs=1, verbose=0)
+
+
+def test_the_fuzz_list_of_issue_19():
+    failures = []
+    for what, call, exception, argument in _issue_19_cases():
+        try:
+            call()
+        except Exception as err:  # noqa: BLE001 - the class is what is checked
+            if type(err) is not exception or f"`{argument}" not in str(err):
+                failures.append(f"{what}: {type(err).__name__}: {err}")
+            continue
+        failures.append(f"{what}: accepted")
+    assert not failures, "\n".join(failures)

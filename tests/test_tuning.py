@@ -191,7 +191,8 @@ def test_other_tuners_run(tmp_path, kind):
         ({"max_trials": 0}, ValueError, "`max_trials` must be an integer >= 1"),
         ({"epochs": True}, TypeError, "`epochs` must be an integer >= 1"),
         ({"epochs": 0}, ValueError, "`epochs` must be an integer >= 1. Received: epochs=0"),
-        ({"seed": -1}, ValueError, "`seed` must be an integer >= 0"),
+        ({"seed": -1}, ValueError, "`seed` must be an integer in [0, 4294967295]"),
+        ({"seed": 2**70}, ValueError, "`seed` must be an integer in [0, 4294967295]"),
         ({"overwrite": "yes"}, TypeError, "`overwrite` must be True or False"),
         ({"verbose": 3}, ValueError, "`verbose` must be 0, 1 or 2"),
         ({"hyperband_factor": 1}, ValueError, "`hyperband_factor` must be an integer >= 2"),
@@ -224,7 +225,7 @@ def test_bad_corpus_and_hypermodel_arguments(tmp_path):
                     directory=tmp_path)
     with pytest.raises(ValueError, match="`vocab_size` must be an integer >= 1"):
         tuning.RegularizationHyperModel(0)
-    with pytest.raises(TypeError, match="`seed` must be an integer >= 0"):
+    with pytest.raises(TypeError, match=_escape("`seed` must be an integer in [0, 4294967295]")):
         tuning.RegularizationHyperModel(V, seed=1.5)
 
 

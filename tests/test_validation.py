@@ -25,6 +25,7 @@ ACCEPTED = [
     (v.check_seed, (None,), {}, None),
     (v.check_seed, (7,), {}, 7),
     (v.check_seed, (2**32 - 1,), {}, 2**32 - 1),
+    (v.check_seed, (np.int64(5),), {"allow_none": False}, 5),
     (v.check_positive, (1e-3,), {}, 1e-3),
     (v.check_float, (float("inf"),), {}, float("inf")),
     (v.check_string, ("val_loss",), {}, "val_loss"),
@@ -59,6 +60,9 @@ REJECTED = [
     (v.check_seed, -1, {}, ValueError, "an integer in [0, 4294967295] or None"),
     (v.check_seed, 2**32, {}, ValueError, "an integer in [0, 4294967295] or None"),
     (v.check_seed, 1.5, {}, TypeError, "an integer in [0, 4294967295] or None"),
+    (v.check_seed, 2**70, {}, ValueError, "an integer in [0, 4294967295] or None"),
+    (v.check_seed, None, {"allow_none": False}, TypeError, "an integer in [0, 4294967295]"),
+    (v.check_seed, 2**70, {"allow_none": False}, ValueError, "an integer in [0, 4294967295]"),
 ]
 
 
@@ -103,3 +107,8 @@ def test_no_module_keeps_a_validator_of_its_own():
     offenders = [f"{path.name}: {m.group(0)}" for path in root.glob("*.py")
                  if path.name != "validation.py" for m in pattern.finditer(path.read_text())]
     assert not offenders, offenders
+
+
+def test_described_values_show_as_written():
+    shown = v.message("x", "token ids in [0, 7)", v.described("ids in [-1, 6]"))
+    assert shown == "`x` must be token ids in [0, 7). Received: x=<ids in [-1, 6]>"
