@@ -663,6 +663,9 @@ def targets():
            run_valid=False),
         _t("distribute.use_logical_cpus", lambda c: c.rk.use_logical_cpus, lambda c: {},
            _scalars(count=POSITIVE_INT), run_valid=False),
+        _t("distribute.is_chief", lambda c: c.rk.is_chief, lambda c: {},
+           _explicit(("strategy", "'chief'", "chief", TypeError), ("strategy", "5", 5, TypeError),
+                     ("strategy", "a model", lambda c: c.model, TypeError))),
     ]
 
 
