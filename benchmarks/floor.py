@@ -203,9 +203,12 @@ def main(argv=None):
     parser.add_argument("--tokens", type=float, default=CONFIG["tokens"],
                         help="training tokens per model")
     parser.add_argument("--units", type=int, default=CONFIG["model"]["units"])
-    parser.add_argument("--layers", type=int, default=CONFIG["model"]["num_layers"])
+    # The builder's names (num_layers, learning_rate); --layers and --lr are the former ones.
+    parser.add_argument("--num-layers", "--layers", dest="num_layers", type=int,
+                        default=CONFIG["model"]["num_layers"])
     parser.add_argument("--batch-size", type=int, default=CONFIG["batch_size"])
-    parser.add_argument("--lr", type=float, default=CONFIG["learning_rate"])
+    parser.add_argument("--learning-rate", "--lr", dest="learning_rate", type=float,
+                        default=CONFIG["learning_rate"])
     parser.add_argument("--dropout", type=float, default=CONFIG["regularizers"]["dropout"])
     parser.add_argument("--weight-decay", type=float, default=CONFIG["weight_decay"])
     parser.add_argument("--threads", type=int, default=0)
@@ -218,8 +221,8 @@ def main(argv=None):
     quality.set_threads(args.threads)
     config = {**CONFIG, "words": args.words, "test_words": args.test_words,
               "tokens": int(args.tokens),
-              "model": {**CONFIG["model"], "units": args.units, "num_layers": args.layers},
-              "batch_size": args.batch_size, "learning_rate": args.lr,
+              "model": {**CONFIG["model"], "units": args.units, "num_layers": args.num_layers},
+              "batch_size": args.batch_size, "learning_rate": args.learning_rate,
               "regularizers": {**CONFIG["regularizers"], "dropout": args.dropout},
               "weight_decay": args.weight_decay}
     overrides = {}

@@ -53,6 +53,7 @@ from regkeras.data import count_batches, training_windows, vocabulary_size, wind
 from regkeras.diagnosis import diagnose
 from regkeras.metrics import bits_per_char, perplexity_and_bits
 from regkeras.optimizers import make_adamw
+from regkeras.spec import upgrade_field_names
 from regkeras.validation import check_bool, check_int, check_positive_int, message
 
 __all__ = [
@@ -177,6 +178,9 @@ class ExperimentConfig:
         unknown = sorted(set(payload) - known)
         if unknown:
             raise ValueError(f"unknown configuration field(s) {unknown}; known: {sorted(known)}")
+        if isinstance(payload.get("model"), dict):
+            # Files written by earlier versions may use the builder's former argument names.
+            payload["model"] = upgrade_field_names(payload["model"])
         return cls(**payload)
 
 

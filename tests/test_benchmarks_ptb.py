@@ -34,7 +34,7 @@ def test_configs_are_the_published_ones(bench, name):
     assert (c.optimizer, c.learning_rate, c.max_epochs) == ("sgd", 1.0, epochs)
     assert (c.decay_after, c.lr_decay) == (flat, decay)
     assert (c.paper_valid, c.paper_test) == (valid, test)
-    assert not c.layer_norm and c.weight_drop == 0 and c.patience is None
+    assert not c.layer_norm and c.weight_dropout == 0 and c.patience is None
 
 
 @pytest.mark.parametrize("name", sorted(PAPER))
@@ -54,7 +54,7 @@ def test_modern_variant(bench):
     medium = bench.CONFIGS["medium"]
     assert (c.hidden_size, c.num_steps, c.batch_size, c.max_epochs) == (
         medium.hidden_size, medium.num_steps, medium.batch_size, medium.max_epochs)
-    assert c.layer_norm and c.weight_drop > 0 and c.optimizer == "adamw"
+    assert c.layer_norm and c.weight_dropout > 0 and c.optimizer == "adamw"
     assert c.weight_decay > 0 and c.patience and c.paper_valid is None
 
 
@@ -97,7 +97,7 @@ def test_modern_model(bench):
     assert len(rnns) == 2  # layer-normalized with weight drop: one engine, one layer
     for rnn in rnns:
         assert isinstance(rnn.cell, regkeras.LayerNormLSTMCell)
-        assert rnn.weight_dropout == config.weight_drop and rnn.stateful
+        assert rnn.weight_dropout == config.weight_dropout and rnn.stateful
     assert isinstance(model.optimizer, keras.optimizers.AdamW)
     assert model.optimizer.weight_decay == config.weight_decay
     assert model.optimizer.global_clipnorm == config.max_grad_norm
