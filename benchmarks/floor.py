@@ -176,21 +176,24 @@ def verdict(rows):
     }
 
 
+# The table's columns: (heading, format of its numbers); losses in nats/token.
+TABLE_COLUMNS = (("seed", ""), ("model", None), ("train", ".4f"), ("val", ".4f"),
+                 ("test", ".4f"), ("floor", ".4f"), ("chain on test", ".4f"),
+                 ("test / floor", ".3f"), ("test / chain", ".3f"), ("train / floor", ".3f"),
+                 ("epochs run", ".1f"), ("weights from epoch", ".1f"),
+                 ("best val epoch", ".1f"), ("tokens/s", ",.0f"))
+
+
 def format_table(rows, oracle):
-    lines = [
-        "| seed | model | train | val | test | floor | chain on test | test / floor | "
-        "test / chain | train / floor | epochs run | weights from epoch | best val epoch | "
-        "tokens/s |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r['seed']} | {r['model']} | {r['train_loss']:.4f} | {r['val_loss']:.4f} | "
-            f"{r['test_loss']:.4f} | {r['floor']:.4f} | {oracle[r['seed']]:.4f} | "
-            f"{r['test_ratio']:.3f} | {r['test_loss'] / oracle[r['seed']]:.3f} | "
-            f"{r['train_ratio']:.3f} | {r['epochs_run']:.1f} | "
-            f"{r['weights_epoch']:.1f} | {r['best_val_epoch']:.1f} | {r['tokens_per_s']:,.0f} |")
-    return "\n".join(lines)
+    """The Markdown table of the result rows (regkeras' formatter, this benchmark's columns)."""
+    cells = [dict(zip([heading for heading, _ in TABLE_COLUMNS], (
+        r["seed"], r["model"], r["train_loss"], r["val_loss"], r["test_loss"], r["floor"],
+        oracle[r["seed"]], r["test_ratio"], r["test_loss"] / oracle[r["seed"]],
+        r["train_ratio"], r["epochs_run"], r["weights_epoch"], r["best_val_epoch"],
+        r["tokens_per_s"]))) for r in rows]
+    return regkeras.experiments.format_table(
+        cells, columns=[heading for heading, _ in TABLE_COLUMNS], fmt="markdown",
+        formats={heading: spec for heading, spec in TABLE_COLUMNS if spec is not None})
 
 
 def main(argv=None):

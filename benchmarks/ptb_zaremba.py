@@ -260,24 +260,19 @@ def run_config(config, corpus, *, seed=0, max_batches=None, log=print):
 
 
 def format_table(results):
-    """The final table: ours next to the paper's, one row per configuration."""
-    lines = [
-        f"{'config':<8}{'LSTM':>11}{'epochs':>8}{'best':>6}{'valid ppl':>11}{'test ppl':>10}"
-        f"{'paper valid':>13}{'paper test':>12}{'minutes':>9}",
-    ]
+    """The final table: ours next to the paper's, one row per configuration (regkeras'
+    fixed-width formatter; "-" where the paper has no number)."""
+    rows = []
     for name, result in results.items():
         c, f, p = result["config"], result["final"], result["paper"]
-
-        def paper(value):
-            return "-" if value is None else f"{value:.1f}"
-
-        lstm = f"{c['num_layers']}x{c['hidden_size']}"
-        lines.append(
-            f"{name:<8}{lstm:>11}{f['epochs_run']:>8}"
-            f"{f['best_epoch']:>6}{f['valid_ppl']:>11.1f}{f['test_ppl']:>10.1f}"
-            f"{paper(p['valid_ppl']):>13}{paper(p['test_ppl']):>12}{f['minutes']:>9.1f}"
-        )
-    return "\n".join(lines)
+        rows.append({"config": name, "LSTM": f"{c['num_layers']}x{c['hidden_size']}",
+                     "epochs": f["epochs_run"], "best": f["best_epoch"],
+                     "valid ppl": f["valid_ppl"], "test ppl": f["test_ppl"],
+                     "paper valid": p["valid_ppl"], "paper test": p["test_ppl"],
+                     "minutes": f["minutes"]})
+    return regkeras.experiments.format_table(
+        rows, columns=["config", "LSTM", "epochs", "best", "valid ppl", "test ppl",
+                       "paper valid", "paper test", "minutes"], floatfmt=".1f")
 
 
 def load_data(smoke, data_dir=None):
