@@ -78,7 +78,12 @@ _MODES = ("auto", "min", "max")
 
 
 class _FiniteBestMixin:
-    """A NaN/inf value is never a new best, and any finite value beats a NaN/inf best."""
+    """A NaN/inf value is never a new best, and any finite value beats a NaN/inf best.
+
+    The one Keras hook still overridden (EarlyStopping's `_is_improvement`): see
+    docs/architecture.md, "Keras internals still used", for why EarlyStopping needs it and
+    ModelCheckpoint no longer does.
+    """
 
     def _is_improvement(self, monitor_value, reference_value):
         if not _finite(monitor_value):
@@ -249,8 +254,7 @@ class BestWeightsEarlyStopping(_FiniteBestMixin, _StatefulCallbackMixin,
         self.best_weights = [np.array(a) for a in arrays] if arrays else None
 
 
-class BestModelCheckpoint(_FiniteBestMixin, _StatefulCallbackMixin,
-                          keras.callbacks.ModelCheckpoint):
+class BestModelCheckpoint(_StatefulCallbackMixin, keras.callbacks.ModelCheckpoint):
     """Saves the model whenever the monitored value reaches a new best (Keras' ModelCheckpoint).
 
     ``keras.callbacks.ModelCheckpoint(save_best_only=True)`` with two fixes for long runs:
@@ -297,6 +301,17 @@ class BestModelCheckpoint(_FiniteBestMixin, _StatefulCallbackMixin,
         super().on_train_begin(logs)
         self._apply_pending_state()
 
+    def on_epoch_end(self, epoch, logs=None):
+        # A NaN/inf epoch never reaches Keras' rule, which would save it as the first best and
+        # then let no finite value beat it; the best so far is never NaN (see _apply_state),
+        # so every finite value is compared with a finite best or none.
+        current = (logs or {}).get(self.monitor)
+        if current is not None and not _finite(current):
+            if self.verbose > 0:
+                print(f"\nEpoch {epoch + 1}: {self.monitor} is {float(current)}, not a best")
+            return
+        super().on_epoch_end(epoch, logs)
+
     def on_train_end(self, logs=None):
         super().on_train_end(logs)
         self._clear_pending_state()
@@ -305,19 +320,22 @@ class BestModelCheckpoint(_FiniteBestMixin, _StatefulCallbackMixin,
         return {"best": None if self.best is None else float(self.best)}, []
 
     def _apply_state(self, state, arrays):
-        self.best = state["best"]
+        # A NaN best (backups of earlier versions could hold one) is no best at all.
+        self.best = state["best"] if _finite(state["best"]) else None
 
 
-class ResumableBackupAndRestore(keras.callbacks.BackupAndRestore):
-    """``BackupAndRestore`` that also backs up random-number and callback state.
+class ResumableBackupAndRestore(keras.callbacks.Callback):
+    """Keras' ``BackupAndRestore`` idea, with random-number and callback state, atomically.
 
-    Keras' ``BackupAndRestore`` saves the model's weights, the optimizer's state and the
-    epoch, so that ``fit`` started again with the same ``backup_dir`` continues an
-    interrupted run. Two things are missing for the resumed run to *equal* an uninterrupted
-    one: the state of the ``SeedGenerator`` that dropout layers draw their masks from (not
-    part of the weights file), and the state of callbacks such as early stopping (best value,
-    patience count, best weights). This subclass saves both beside Keras' files, tagged with
-    the same epoch, and restores them when training starts again. The data order of each
+    Like ``keras.callbacks.BackupAndRestore`` (same arguments, same use), it saves the
+    model's weights, the optimizer's state and the epoch, so that ``fit`` started again with
+    the same ``backup_dir`` continues an interrupted run. Two more things make the resumed run
+    *equal* an uninterrupted one: the state of the ``SeedGenerator`` that dropout layers draw
+    their masks from (not part of the weights file), and the state of callbacks such as early
+    stopping (best value, patience count, best weights). Each backup is one checkpoint folder
+    holding all of it, committed with one rename (docs/reliability.md). It is a plain
+    ``keras.callbacks.Callback`` (since 0.2; before, a ``BackupAndRestore`` subclass): it
+    writes its own folders, so it needs none of Keras' file handling. The data order of each
     epoch must also be the same in both runs (``shuffle=False``, or a per-epoch seeded order
     as in :func:`regkeras.experiments.run_experiment`).
 
@@ -378,9 +396,15 @@ class ResumableBackupAndRestore(keras.callbacks.BackupAndRestore):
                 )
         if not isinstance(delete_checkpoint, bool):
             raise TypeError(message("delete_checkpoint", "True or False", delete_checkpoint))
-        super().__init__(
-            os.fspath(backup_dir), save_freq=save_freq, delete_checkpoint=delete_checkpoint
-        )
+        super().__init__()
+        self.backup_dir = os.fspath(backup_dir)
+        self.save_freq = save_freq
+        self.delete_checkpoint = delete_checkpoint
+        # Where training stands at the next save: epochs done, and the batch within the epoch
+        # (0 at an epoch's end), as Keras' BackupAndRestore counts them.
+        self._current_epoch = 0
+        self._last_batch_seen = 0
+        self._batches_since_save = 0
         self.state_callbacks = state_callbacks
         self.restored_epoch = None
         self.restored_from = None
@@ -409,7 +433,27 @@ class ResumableBackupAndRestore(keras.callbacks.BackupAndRestore):
     def _tag(self):
         return f"{self._current_epoch}-{self._last_batch_seen}"
 
-    def _save_model(self):
+    def on_epoch_end(self, epoch, logs=None):
+        self._current_epoch = epoch + 1
+        self._last_batch_seen = 0
+        if self.save_freq == "epoch":
+            self._save_checkpoint()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.save_freq == "epoch":
+            return
+        # `batch` is the index of the last batch run (several with steps_per_execution); a
+        # smaller index than the last one seen means a new epoch began.
+        if batch <= self._last_batch_seen:
+            self._batches_since_save += batch + 1
+        else:
+            self._batches_since_save += batch - self._last_batch_seen
+        self._last_batch_seen = batch
+        if self._batches_since_save >= self.save_freq:
+            self._batches_since_save = 0
+            self._save_checkpoint()
+
+    def _save_checkpoint(self):
         backup_dir = self.backup_dir
         os.makedirs(backup_dir, exist_ok=True)
         _remove_leftovers(backup_dir)

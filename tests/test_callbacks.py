@@ -136,11 +136,20 @@ def test_best_model_checkpoint_keeps_best_epoch(tmp_path):
     saved.load_weights(path)
     assert_same_weights(saved.get_weights(), rec.weights[best])
     # NaN is not an improvement, and an interior NaN does not reset the best.
-    cb = BestModelCheckpoint(tmp_path / "x.keras")
+    other = tmp_path / "x.weights.h5"
+    cb = BestModelCheckpoint(other)
     cb.set_model(model)
-    cb._set_monitor_op()
-    assert cb._is_improvement(1.0, None) and not cb._is_improvement(float("nan"), 1.0)
-    assert cb._is_improvement(0.5, float("nan")) and not cb._is_improvement(1.5, 1.0)
+    cb.on_train_begin()
+    cb.on_epoch_end(0, {"val_loss": float("nan")})
+    assert cb.best is None and not other.exists()  # Keras would keep NaN as its best
+    for epoch, value in enumerate([1.0, float("inf"), 1.5], start=1):
+        cb.on_epoch_end(epoch, {"val_loss": value})
+    assert cb.best == 1.0 and other.exists()
+    cb.on_epoch_end(4, {"val_loss": 0.5})
+    assert cb.best == 0.5
+    cb.set_state({"best": float("nan")})  # a NaN best restored from an old backup
+    cb.on_epoch_end(5, {"val_loss": 3.0})
+    assert cb.best == 3.0
 
 
 class Interrupt(keras.callbacks.Callback):
