@@ -357,10 +357,11 @@ class ResumableBackupAndRestore(keras.callbacks.Callback):
     """
 
     # One checkpoint is one folder, `ckpt-NNNNNN`, holding Keras' weights file (the
-    # optimizer's state included), `state.npz` (every model variable, the dropout RNG's
-    # among them, and the callbacks' arrays) and `MANIFEST.json` (epoch, batch, whether
-    # training had stopped, the callbacks' states, each file's size and sha256, and a
-    # checksum of the manifest itself). It is written as `.ckpt-NNNNNN.partial-PID`, synced
+    # optimizer's state included), `state.npz` (the model variables that file leaves out,
+    # i.e. the dropout layers' SeedGenerator states, and the callbacks' arrays; the first
+    # checkpoint folders held every model variable there, and still restore) and
+    # `MANIFEST.json` (epoch, batch, whether training had stopped, the callbacks' states,
+    # each file's size and sha256, and a checksum of the manifest itself). It is written as `.ckpt-NNNNNN.partial-PID`, synced
     # and renamed in one step; the previous checkpoint is kept until the next one is
     # committed, so a kill at any instant leaves at least one complete checkpoint (or none
     # yet). Names that are not `ckpt-NNNNNN` are never read, only cleaned up.
@@ -469,7 +470,7 @@ class ResumableBackupAndRestore(keras.callbacks.Callback):
             for j, a in enumerate(cb_arrays):
                 arrays[f"cb{i}_{j}"] = np.asarray(a)
             states.append({"state": state, "num_arrays": len(cb_arrays)})
-        for k, v in enumerate(self.model.variables):
+        for k, v in _variables_outside_weights(self.model):
             arrays[f"var{k}"] = keras.ops.convert_to_numpy(v)
         buffer = io.BytesIO()
         np.savez(buffer, **arrays)
@@ -547,6 +548,8 @@ class ResumableBackupAndRestore(keras.callbacks.Callback):
                 f"{len(saved_callbacks)} callbacks but `state_callbacks` has "
                 f"{len(self.state_callbacks)}; use the same callbacks to resume."
             )
+        # After load_weights: the variables the weights file left out (older checkpoints hold
+        # every variable, with the values the weights file has just restored).
         variables = self.model.variables
         for k, v in enumerate(variables):
             key = f"var{k}"
@@ -600,6 +603,18 @@ class ResumableBackupAndRestore(keras.callbacks.Callback):
             _discard(path, "cleanup: discard a checkpoint")
         files.crash_point("cleanup: remove the folder")
         shutil.rmtree(self.backup_dir, ignore_errors=True)
+
+
+def _variables_outside_weights(model):
+    """`(index in model.variables, variable)` of the variables `save_weights` leaves out.
+
+    `model.weights` is what Keras' weights file holds; `model.variables` adds the state of
+    every `keras.random.SeedGenerator` (the dropout layers' masks come from it), which a
+    resumed run needs to draw the same masks. Indexed by position in `model.variables`, as
+    checkpoints that held every variable were.
+    """
+    in_weights = {id(v) for v in model.weights}
+    return [(k, v) for k, v in enumerate(model.variables) if id(v) not in in_weights]
 
 
 _CHECKPOINT_FORMAT = "regkeras-checkpoint"

@@ -459,3 +459,58 @@ def test_old_format_backup_with_damaged_parts_is_one_clear_error(tmp_path):
     (backup / "training_metadata.json").write_text('{"epoch": 3, "batch": 0}')
     with pytest.raises(ValueError, match="random-number and callback state for epoch 3"):
         fit(make_model(), 10, training_callbacks(patience=50, backup_dir=backup))
+
+
+def test_the_weights_file_leaves_out_exactly_the_seed_generator_states(tmp_path):
+    """What state.npz must carry: the model variables Keras' weights file does not restore."""
+    import regkeras as rk
+
+    keras.utils.set_random_seed(0)
+    model = rk.build_language_model(30, embedding_dim=8, units=[16, 8], dropout=0.3,
+                                    variational=True, weight_dropout=0.2, zoneout_c=0.1,
+                                    embedding_dropout=0.1, seed=0)
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    ids = np.random.default_rng(0).integers(0, 30, size=(4, 6))
+    model.fit(ids, ids, epochs=2, verbose=0)  # moves every seed generator on
+    model.save_weights(tmp_path / "m.weights.h5")
+    fresh = rk.build_language_model(30, embedding_dim=8, units=[16, 8], dropout=0.3,
+                                    variational=True, weight_dropout=0.2, zoneout_c=0.1,
+                                    embedding_dropout=0.1, seed=5)
+    fresh.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    fresh.fit(ids, ids, epochs=1, verbose=0)
+    fresh.load_weights(tmp_path / "m.weights.h5")
+    not_restored = [k for k, (a, b) in enumerate(zip(model.variables, fresh.variables))
+                    if not np.array_equal(keras.ops.convert_to_numpy(a),
+                                          keras.ops.convert_to_numpy(b))]
+    outside = [k for k, _ in rk.callbacks._variables_outside_weights(model)]
+    assert not_restored == outside and len(outside) == 6  # 6 dropout layers draw masks
+    assert all(model.variables[k].path.endswith("seed_generator_state") for k in outside)
+
+
+def test_state_npz_holds_only_what_the_weights_file_leaves_out(tmp_path):
+    backup = tmp_path / "b"
+    _killed_run(backup)
+    with np.load(backup / _checkpoint_dirs(backup)[-1] / "state.npz") as data:
+        variables = sorted(k for k in data.files if k.startswith("var"))
+    model = make_model()
+    assert variables == [f"var{k}" for k, v in enumerate(model.variables)
+                         if v.path.endswith("seed_generator_state")] == ["var2"]
+
+
+def test_a_checkpoint_holding_every_variable_still_resumes_exactly(tmp_path, monkeypatch):
+    """The first checkpoint folders stored every model variable in state.npz."""
+    import regkeras.callbacks as callbacks_module
+
+    epochs, k = 10, 4
+    model_a = make_model()
+    fit(model_a, epochs, training_callbacks(patience=50, backup_dir=tmp_path / "a"))
+    backup = tmp_path / "b"
+    with monkeypatch.context() as patch:
+        patch.setattr(callbacks_module, "_variables_outside_weights",
+                      lambda model: list(enumerate(model.variables)))
+        _killed_run(backup, k, epochs)
+    with np.load(backup / _checkpoint_dirs(backup)[-1] / "state.npz") as data:
+        assert len([key for key in data.files if key.startswith("var")]) == 5
+    model_b = make_model(seed=3)
+    fit(model_b, epochs, training_callbacks(patience=50, backup_dir=backup))
+    assert_same_weights(model_b.get_weights(), model_a.get_weights())
