@@ -176,21 +176,24 @@ def verdict(rows):
     }
 
 
+# The table's columns: (heading, format of its numbers); losses in nats/token.
+TABLE_COLUMNS = (("seed", ""), ("model", None), ("train", ".4f"), ("val", ".4f"),
+                 ("test", ".4f"), ("floor", ".4f"), ("chain on test", ".4f"),
+                 ("test / floor", ".3f"), ("test / chain", ".3f"), ("train / floor", ".3f"),
+                 ("epochs run", ".1f"), ("weights from epoch", ".1f"),
+                 ("best val epoch", ".1f"), ("tokens/s", ",.0f"))
+
+
 def format_table(rows, oracle):
-    lines = [
-        "| seed | model | train | val | test | floor | chain on test | test / floor | "
-        "test / chain | train / floor | epochs run | weights from epoch | best val epoch | "
-        "tokens/s |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in rows:
-        lines.append(
-            f"| {r['seed']} | {r['model']} | {r['train_loss']:.4f} | {r['val_loss']:.4f} | "
-            f"{r['test_loss']:.4f} | {r['floor']:.4f} | {oracle[r['seed']]:.4f} | "
-            f"{r['test_ratio']:.3f} | {r['test_loss'] / oracle[r['seed']]:.3f} | "
-            f"{r['train_ratio']:.3f} | {r['epochs_run']:.1f} | "
-            f"{r['weights_epoch']:.1f} | {r['best_val_epoch']:.1f} | {r['tokens_per_s']:,.0f} |")
-    return "\n".join(lines)
+    """The Markdown table of the result rows (regkeras' formatter, this benchmark's columns)."""
+    cells = [dict(zip([heading for heading, _ in TABLE_COLUMNS], (
+        r["seed"], r["model"], r["train_loss"], r["val_loss"], r["test_loss"], r["floor"],
+        oracle[r["seed"]], r["test_ratio"], r["test_loss"] / oracle[r["seed"]],
+        r["train_ratio"], r["epochs_run"], r["weights_epoch"], r["best_val_epoch"],
+        r["tokens_per_s"]))) for r in rows]
+    return regkeras.experiments.format_table(
+        cells, columns=[heading for heading, _ in TABLE_COLUMNS], fmt="markdown",
+        formats={heading: spec for heading, spec in TABLE_COLUMNS if spec is not None})
 
 
 def main(argv=None):
@@ -203,9 +206,12 @@ def main(argv=None):
     parser.add_argument("--tokens", type=float, default=CONFIG["tokens"],
                         help="training tokens per model")
     parser.add_argument("--units", type=int, default=CONFIG["model"]["units"])
-    parser.add_argument("--layers", type=int, default=CONFIG["model"]["num_layers"])
+    # The builder's names (num_layers, learning_rate); --layers and --lr are the former ones.
+    parser.add_argument("--num-layers", "--layers", dest="num_layers", type=int,
+                        default=CONFIG["model"]["num_layers"])
     parser.add_argument("--batch-size", type=int, default=CONFIG["batch_size"])
-    parser.add_argument("--lr", type=float, default=CONFIG["learning_rate"])
+    parser.add_argument("--learning-rate", "--lr", dest="learning_rate", type=float,
+                        default=CONFIG["learning_rate"])
     parser.add_argument("--dropout", type=float, default=CONFIG["regularizers"]["dropout"])
     parser.add_argument("--weight-decay", type=float, default=CONFIG["weight_decay"])
     parser.add_argument("--threads", type=int, default=0)
@@ -218,8 +224,8 @@ def main(argv=None):
     quality.set_threads(args.threads)
     config = {**CONFIG, "words": args.words, "test_words": args.test_words,
               "tokens": int(args.tokens),
-              "model": {**CONFIG["model"], "units": args.units, "num_layers": args.layers},
-              "batch_size": args.batch_size, "learning_rate": args.lr,
+              "model": {**CONFIG["model"], "units": args.units, "num_layers": args.num_layers},
+              "batch_size": args.batch_size, "learning_rate": args.learning_rate,
               "regularizers": {**CONFIG["regularizers"], "dropout": args.dropout},
               "weight_decay": args.weight_decay}
     overrides = {}

@@ -89,7 +89,7 @@ class ZarembaConfig:
     max_epochs: int  # max_max_epoch
     max_grad_norm: float  # global gradient norm clip, in the paper's (summed-loss) units
     layer_norm: bool = False  # Ba et al. LSTM cell (modern only)
-    weight_drop: float = 0.0  # DropConnect on the recurrent kernel (modern only)
+    weight_dropout: float = 0.0  # DropConnect on the recurrent kernel (modern only)
     weight_decay: float = 0.0  # AdamW decoupled decay (modern only)
     patience: int | None = None  # early stopping on validation perplexity (modern only)
     paper_valid: float | None = None  # the paper's Table 1 numbers
@@ -115,7 +115,7 @@ CONFIGS = {
     "modern": ZarembaConfig(
         "modern", hidden_size=650, num_layers=2, num_steps=35, batch_size=20, vocab_size=10000,
         dropout=0.5, init_scale=None, optimizer="adamw", learning_rate=2e-3, lr_decay=1.0,
-        decay_after=39, max_epochs=39, max_grad_norm=0.25, layer_norm=True, weight_drop=0.5,
+        decay_after=39, max_epochs=39, max_grad_norm=0.25, layer_norm=True, weight_dropout=0.5,
         weight_decay=0.1, patience=5,
     ),
 }
@@ -165,7 +165,7 @@ def build_model(config, vocab_size, seed=0):
         x = keras.layers.Dropout(config.dropout, seed=seed + 1, name="input_dropout")(x)
         for index in range(1, config.num_layers + 1):
             x = regkeras.LayerNormLSTM(  # with weight drop: one engine, they combine
-                h, weight_dropout=config.weight_drop, return_sequences=True, stateful=True,
+                h, weight_dropout=config.weight_dropout, return_sequences=True, stateful=True,
                 seed=seed + 10 * index, name=f"rnn_{index}",
             )(x)
             label = "output_dropout" if index == config.num_layers else f"hidden_dropout_{index}"
@@ -260,24 +260,19 @@ def run_config(config, corpus, *, seed=0, max_batches=None, log=print):
 
 
 def format_table(results):
-    """The final table: ours next to the paper's, one row per configuration."""
-    lines = [
-        f"{'config':<8}{'LSTM':>11}{'epochs':>8}{'best':>6}{'valid ppl':>11}{'test ppl':>10}"
-        f"{'paper valid':>13}{'paper test':>12}{'minutes':>9}",
-    ]
+    """The final table: ours next to the paper's, one row per configuration (regkeras'
+    fixed-width formatter; "-" where the paper has no number)."""
+    rows = []
     for name, result in results.items():
         c, f, p = result["config"], result["final"], result["paper"]
-
-        def paper(value):
-            return "-" if value is None else f"{value:.1f}"
-
-        lstm = f"{c['num_layers']}x{c['hidden_size']}"
-        lines.append(
-            f"{name:<8}{lstm:>11}{f['epochs_run']:>8}"
-            f"{f['best_epoch']:>6}{f['valid_ppl']:>11.1f}{f['test_ppl']:>10.1f}"
-            f"{paper(p['valid_ppl']):>13}{paper(p['test_ppl']):>12}{f['minutes']:>9.1f}"
-        )
-    return "\n".join(lines)
+        rows.append({"config": name, "LSTM": f"{c['num_layers']}x{c['hidden_size']}",
+                     "epochs": f["epochs_run"], "best": f["best_epoch"],
+                     "valid ppl": f["valid_ppl"], "test ppl": f["test_ppl"],
+                     "paper valid": p["valid_ppl"], "paper test": p["test_ppl"],
+                     "minutes": f["minutes"]})
+    return regkeras.experiments.format_table(
+        rows, columns=["config", "LSTM", "epochs", "best", "valid ppl", "test ppl",
+                       "paper valid", "paper test", "minutes"], floatfmt=".1f")
 
 
 def load_data(smoke, data_dir=None):

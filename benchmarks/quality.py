@@ -467,13 +467,17 @@ def run_one(recipe_name, budget_min, corpus, *, max_tokens=None, seed=0, smoke=F
 TARGETS = {2.5: 1.85, 10.0: 1.55, 30.0: 1.45}
 
 
+# The table's columns: (heading, format of its numbers; None for text cells).
+TABLE_COLUMNS = (("budget", None), ("recipe", None), ("test nats/char", ".4f"),
+                 ("test bits/char", ".4f"), ("val", ".4f"), ("train", ".4f"),
+                 ("train-val gap", "+.4f"), ("best step (s)", None), ("steps", ""),
+                 ("tokens", ","), ("tokens/s", ",.0f"), ("target", None),
+                 ("load start→end", None))
+
+
 def format_table(rows):
-    """A markdown table of the result rows."""
-    lines = [
-        "| budget | recipe | test nats/char | test bits/char | val | train | train-val gap | "
-        "best step (s) | steps | tokens | tokens/s | target | load start→end |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
-    ]
+    """A markdown table of the result rows (regkeras' formatter, this benchmark's columns)."""
+    cells = []
     for r in rows:
         budget = f"{r['budget_min']:g} min" + (
             f" ({r['max_tokens']:.3g} tok)" if r.get("max_tokens") else "")
@@ -485,12 +489,14 @@ def format_table(rows):
         load = "–"
         if r["load_average_start"] and r["load_average_end"]:
             load = f"{r['load_average_start'][0]:.1f}→{r['load_average_end'][0]:.1f}"
-        lines.append(
-            f"| {budget} | {r['recipe']} | {r['test_loss']:.4f} | {r['test_bits']:.4f} | "
-            f"{r['val_loss']:.4f} | {r['train_loss']:.4f} | {r['train_val_gap']:+.4f} | "
-            f"{r['best_step']} ({r['best_elapsed_s']:.0f}) | {r['steps']} | {r['tokens']:,} | "
-            f"{r['tokens_per_s']:,.0f} | {verdict} | {load} |")
-    return "\n".join(lines)
+        values = (budget, r["recipe"], r["test_loss"], r["test_bits"], r["val_loss"],
+                  r["train_loss"], r["train_val_gap"],
+                  f"{r['best_step']} ({r['best_elapsed_s']:.0f})", r["steps"], r["tokens"],
+                  r["tokens_per_s"], verdict, load)
+        cells.append(dict(zip([heading for heading, _ in TABLE_COLUMNS], values)))
+    return regkeras.experiments.format_table(
+        cells, columns=[heading for heading, _ in TABLE_COLUMNS], fmt="markdown",
+        formats={heading: spec for heading, spec in TABLE_COLUMNS if spec is not None})
 
 
 def main(argv=None):

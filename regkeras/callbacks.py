@@ -81,7 +81,12 @@ _MODES = ("auto", "min", "max")
 
 
 class _FiniteBestMixin:
-    """A NaN/inf value is never a new best, and any finite value beats a NaN/inf best."""
+    """A NaN/inf value is never a new best, and any finite value beats a NaN/inf best.
+
+    The one Keras hook still overridden (EarlyStopping's `_is_improvement`): see
+    docs/architecture.md, "Keras internals still used", for why EarlyStopping needs it and
+    ModelCheckpoint no longer does.
+    """
 
     def _is_improvement(self, monitor_value, reference_value):
         if not _finite(monitor_value):
@@ -252,8 +257,7 @@ class BestWeightsEarlyStopping(_FiniteBestMixin, _StatefulCallbackMixin,
         self.best_weights = [np.array(a) for a in arrays] if arrays else None
 
 
-class BestModelCheckpoint(_FiniteBestMixin, _StatefulCallbackMixin,
-                          keras.callbacks.ModelCheckpoint):
+class BestModelCheckpoint(_StatefulCallbackMixin, keras.callbacks.ModelCheckpoint):
     """Saves the model whenever the monitored value reaches a new best (Keras' ModelCheckpoint).
 
     ``keras.callbacks.ModelCheckpoint(save_best_only=True)`` with two fixes for long runs:
@@ -300,6 +304,17 @@ class BestModelCheckpoint(_FiniteBestMixin, _StatefulCallbackMixin,
         super().on_train_begin(logs)
         self._apply_pending_state()
 
+    def on_epoch_end(self, epoch, logs=None):
+        # A NaN/inf epoch never reaches Keras' rule, which would save it as the first best and
+        # then let no finite value beat it; the best so far is never NaN (see _apply_state),
+        # so every finite value is compared with a finite best or none.
+        current = (logs or {}).get(self.monitor)
+        if current is not None and not _finite(current):
+            if self.verbose > 0:
+                print(f"\nEpoch {epoch + 1}: {self.monitor} is {float(current)}, not a best")
+            return
+        super().on_epoch_end(epoch, logs)
+
     def on_train_end(self, logs=None):
         super().on_train_end(logs)
         self._clear_pending_state()
@@ -308,19 +323,22 @@ class BestModelCheckpoint(_FiniteBestMixin, _StatefulCallbackMixin,
         return {"best": None if self.best is None else float(self.best)}, []
 
     def _apply_state(self, state, arrays):
-        self.best = state["best"]
+        # A NaN best (backups of earlier versions could hold one) is no best at all.
+        self.best = state["best"] if _finite(state["best"]) else None
 
 
-class ResumableBackupAndRestore(keras.callbacks.BackupAndRestore):
-    """``BackupAndRestore`` that also backs up random-number and callback state.
+class ResumableBackupAndRestore(keras.callbacks.Callback):
+    """Keras' ``BackupAndRestore`` idea, with random-number and callback state, atomically.
 
-    Keras' ``BackupAndRestore`` saves the model's weights, the optimizer's state and the
-    epoch, so that ``fit`` started again with the same ``backup_dir`` continues an
-    interrupted run. Two things are missing for the resumed run to *equal* an uninterrupted
-    one: the state of the ``SeedGenerator`` that dropout layers draw their masks from (not
-    part of the weights file), and the state of callbacks such as early stopping (best value,
-    patience count, best weights). This subclass saves both beside Keras' files, tagged with
-    the same epoch, and restores them when training starts again. The data order of each
+    Like ``keras.callbacks.BackupAndRestore`` (same arguments, same use), it saves the
+    model's weights, the optimizer's state and the epoch, so that ``fit`` started again with
+    the same ``backup_dir`` continues an interrupted run. Two more things make the resumed run
+    *equal* an uninterrupted one: the state of the ``SeedGenerator`` that dropout layers draw
+    their masks from (not part of the weights file), and the state of callbacks such as early
+    stopping (best value, patience count, best weights). Each backup is one checkpoint folder
+    holding all of it, committed with one rename (docs/reliability.md). It is a plain
+    ``keras.callbacks.Callback`` (since 0.2; before, a ``BackupAndRestore`` subclass): it
+    writes its own folders, so it needs none of Keras' file handling. The data order of each
     epoch must also be the same in both runs (``shuffle=False``, or a per-epoch seeded order
     as in :func:`regkeras.experiments.run_experiment`).
 
@@ -344,10 +362,11 @@ class ResumableBackupAndRestore(keras.callbacks.BackupAndRestore):
     """
 
     # One checkpoint is one folder, `ckpt-NNNNNN`, holding Keras' weights file (the
-    # optimizer's state included), `state.npz` (every model variable, the dropout RNG's
-    # among them, and the callbacks' arrays) and `MANIFEST.json` (epoch, batch, whether
-    # training had stopped, the callbacks' states, each file's size and sha256, and a
-    # checksum of the manifest itself). It is written as `.ckpt-NNNNNN.partial-PID`, synced
+    # optimizer's state included), `state.npz` (the model variables that file leaves out,
+    # i.e. the dropout layers' SeedGenerator states, and the callbacks' arrays; the first
+    # checkpoint folders held every model variable there, and still restore) and
+    # `MANIFEST.json` (epoch, batch, whether training had stopped, the callbacks' states,
+    # each file's size and sha256, and a checksum of the manifest itself). It is written as `.ckpt-NNNNNN.partial-PID`, synced
     # and renamed in one step; the previous checkpoint is kept until the next one is
     # committed, so a kill at any instant leaves at least one complete checkpoint (or none
     # yet). Names that are not `ckpt-NNNNNN` are never read, only cleaned up.
@@ -383,9 +402,15 @@ class ResumableBackupAndRestore(keras.callbacks.BackupAndRestore):
                 )
         if not isinstance(delete_checkpoint, bool):
             raise TypeError(message("delete_checkpoint", "True or False", delete_checkpoint))
-        super().__init__(
-            os.fspath(backup_dir), save_freq=save_freq, delete_checkpoint=delete_checkpoint
-        )
+        super().__init__()
+        self.backup_dir = os.fspath(backup_dir)
+        self.save_freq = save_freq
+        self.delete_checkpoint = delete_checkpoint
+        # Where training stands at the next save: epochs done, and the batch within the epoch
+        # (0 at an epoch's end), as Keras' BackupAndRestore counts them.
+        self._current_epoch = 0
+        self._last_batch_seen = 0
+        self._batches_since_save = 0
         self.state_callbacks = state_callbacks
         self.restored_epoch = None
         self.restored_from = None
@@ -414,7 +439,27 @@ class ResumableBackupAndRestore(keras.callbacks.BackupAndRestore):
     def _tag(self):
         return f"{self._current_epoch}-{self._last_batch_seen}"
 
-    def _save_model(self):
+    def on_epoch_end(self, epoch, logs=None):
+        self._current_epoch = epoch + 1
+        self._last_batch_seen = 0
+        if self.save_freq == "epoch":
+            self._save()
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.save_freq == "epoch":
+            return
+        # `batch` is the index of the last batch run (several with steps_per_execution); a
+        # smaller index than the last one seen means a new epoch began.
+        if batch <= self._last_batch_seen:
+            self._batches_since_save += batch + 1
+        else:
+            self._batches_since_save += batch - self._last_batch_seen
+        self._last_batch_seen = batch
+        if self._batches_since_save >= self.save_freq:
+            self._batches_since_save = 0
+            self._save()
+
+    def _save(self):
         if _is_chief(self.model):
             self._save_checkpoint(self.backup_dir)
             return
@@ -443,7 +488,7 @@ class ResumableBackupAndRestore(keras.callbacks.BackupAndRestore):
             for j, a in enumerate(cb_arrays):
                 arrays[f"cb{i}_{j}"] = np.asarray(a)
             states.append({"state": state, "num_arrays": len(cb_arrays)})
-        for k, v in enumerate(self.model.variables):
+        for k, v in _variables_outside_weights(self.model):
             arrays[f"var{k}"] = keras.ops.convert_to_numpy(v)
         buffer = io.BytesIO()
         np.savez(buffer, **arrays)
@@ -522,6 +567,8 @@ class ResumableBackupAndRestore(keras.callbacks.BackupAndRestore):
                 f"{len(saved_callbacks)} callbacks but `state_callbacks` has "
                 f"{len(self.state_callbacks)}; use the same callbacks to resume."
             )
+        # After load_weights: the variables the weights file left out (older checkpoints hold
+        # every variable, with the values the weights file has just restored).
         variables = self.model.variables
         for k, v in enumerate(variables):
             key = f"var{k}"
@@ -612,6 +659,18 @@ def _check_workers_resume_together(model, epoch, backup_dir):
             f"The workers of this job start at different epochs (this one with epoch {epoch + 1}): "
             f"the backup {os.fspath(backup_dir)!r} is not one folder that all of them see. "
             "Give every worker the same backup_dir, on storage shared by all of them.")
+
+
+def _variables_outside_weights(model):
+    """`(index in model.variables, variable)` of the variables `save_weights` leaves out.
+
+    `model.weights` is what Keras' weights file holds; `model.variables` adds the state of
+    every `keras.random.SeedGenerator` (the dropout layers' masks come from it), which a
+    resumed run needs to draw the same masks. Indexed by position in `model.variables`, as
+    checkpoints that held every variable were.
+    """
+    in_weights = {id(v) for v in model.weights}
+    return [(k, v) for k, v in enumerate(model.variables) if id(v) not in in_weights]
 
 
 _CHECKPOINT_FORMAT = "regkeras-checkpoint"

@@ -24,12 +24,12 @@ DATASET_CHOICES = ("recipes", "tiny_shakespeare", "ptb", "ptb.valid", "ptb.test"
 # Defaults sized so the whole job runs offline in a few minutes on 2 CPU cores: a small
 # recipes training set that the unregularized model can memorize, a model big enough to do it.
 DEFAULTS = {
-    "recipes": {"num_words": 1500, "epochs": 30, "units": 256, "layers": 1, "seq_len": 32,
+    "recipes": {"num_words": 1500, "epochs": 30, "units": 256, "num_layers": 1, "seq_len": 32,
                 "batch_size": 16, "learning_rate": 1e-2},
-    "tiny_shakespeare": {"epochs": 10, "units": 256, "layers": 2, "seq_len": 100,
+    "tiny_shakespeare": {"epochs": 10, "units": 256, "num_layers": 2, "seq_len": 100,
                          "batch_size": 32, "steps_per_epoch": 200, "learning_rate": 3e-3},
 }
-FALLBACK_DEFAULTS = {"epochs": 10, "units": 256, "layers": 2, "seq_len": 35, "batch_size": 32,
+FALLBACK_DEFAULTS = {"epochs": 10, "units": 256, "num_layers": 2, "seq_len": 35, "batch_size": 32,
                      "steps_per_epoch": 200, "learning_rate": 3e-3}
 
 
@@ -94,7 +94,9 @@ def _add_model_and_data_arguments(parser, learning_rate_help):
     parser.add_argument("--level", choices=("char", "word"),
                         help="tokenization (default: word for PTB, char otherwise)")
     parser.add_argument("--units", type=_positive_int_arg("--units"), help="LSTM units per layer")
-    parser.add_argument("--layers", type=_positive_int_arg("--layers"), help="stacked LSTM layers")
+    # --num-layers is the builder's `num_layers`; --layers, its former name, still works.
+    parser.add_argument("--num-layers", "--layers", dest="num_layers",
+                        type=_positive_int_arg("--num-layers"), help="stacked LSTM layers")
     parser.add_argument("--seq-len", type=_positive_int_arg("--seq-len"), help="tokens per window")
     parser.add_argument("--batch-size", type=_positive_int_arg("--batch-size"))
     parser.add_argument("--learning-rate", type=_positive_float_arg("--learning-rate"),
@@ -211,7 +213,7 @@ def _settings(args):
     return {
         "epochs": pick("epochs"),
         "units": pick("units"),
-        "layers": pick("layers"),
+        "num_layers": pick("num_layers"),
         "seq_len": pick("seq_len"),
         "num_words": pick("num_words"),
         "steps_per_epoch": pick("steps_per_epoch"),
@@ -245,7 +247,7 @@ def compare(args):
         print(f"entropy floor (the best any model can do on held-out text): "
               f"{corpus.entropy_rate:.4f} nats/token")
 
-    model_kwargs = {"units": settings["units"], "num_layers": settings["layers"],
+    model_kwargs = {"units": settings["units"], "num_layers": settings["num_layers"],
                     "embedding_dim": 32}
     baseline = experiments.CONFIGS["baseline"].replace(learning_rate=settings["learning_rate"])
     if args.config:
@@ -507,7 +509,7 @@ def tune(args):
         directory=args.out, project_name="search", seed=args.seed, overwrite=args.overwrite,
         seq_len=settings["seq_len"], batch_size=settings["batch_size"],
         steps_per_epoch=settings["steps_per_epoch"], learning_rate=settings["learning_rate"],
-        model_kwargs={"units": settings["units"], "num_layers": settings["layers"],
+        model_kwargs={"units": settings["units"], "num_layers": settings["num_layers"],
                       "embedding_dim": 32},
         callbacks=_tensorboard(args.tensorboard) or None,
         verbose=0 if args.quiet else 1)

@@ -61,6 +61,7 @@ from regkeras.diagnosis import diagnose
 from regkeras.metrics import bits_per_char, perplexity_and_bits
 from regkeras.optimizers import make_adamw
 from regkeras.models import check_model_vocabulary, output_width, token_id_limit
+from regkeras.spec import upgrade_field_names
 from regkeras.validation import (
     MAX_SEED,
     check_bool,
@@ -183,6 +184,9 @@ class ExperimentConfig:
         unknown = sorted(set(payload) - known)
         if unknown:
             raise ValueError(f"unknown configuration field(s) {unknown}; known: {sorted(known)}")
+        if isinstance(payload.get("model"), dict):
+            # Files written by earlier versions may use the builder's former argument names.
+            payload["model"] = upgrade_field_names(payload["model"])
         return cls(**payload)
 
 
@@ -1014,11 +1018,30 @@ def run_seeds(configs, corpus="recipes", *, seeds=(0, 1, 2), backup_dir=None, **
     return SeedComparison(seeds=seeds, comparisons=comparisons)
 
 
-def _format_cell(value, floatfmt):
+def _column_formats(formats):
+    """`formats` checked: a dict of column names to format specs that take a float."""
+    if formats is None:
+        return {}
+    if not isinstance(formats, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in formats.items()):
+        raise TypeError(message("formats", "a dict of column names to format specs or None",
+                                formats))
+    for column, spec in formats.items():
+        try:
+            format(1.0, spec)
+        except ValueError:
+            raise ValueError(message(f"formats[{column!r}]", "a format spec for numbers "
+                                     "such as '.4f' or ',.0f'", spec)) from None
+    return formats
+
+
+def _format_cell(value, floatfmt, spec=None):
     if value is None:
         return "-"
     if isinstance(value, bool):
         return str(value)
+    if spec is not None and isinstance(value, numbers.Real) and math.isfinite(value):
+        return format(value, spec)
     if isinstance(value, numbers.Integral):
         return f"{value:,}" if abs(value) >= 10000 else str(value)
     if isinstance(value, numbers.Real):
@@ -1028,7 +1051,7 @@ def _format_cell(value, floatfmt):
     return str(value)
 
 
-def format_table(rows, *, columns=None, fmt="text", floatfmt=".3f"):
+def format_table(rows, *, columns=None, fmt="text", floatfmt=".3f", formats=None):
     """Renders result rows as a fixed-width text table or a Markdown table.
 
     Args:
@@ -1037,6 +1060,10 @@ def format_table(rows, *, columns=None, fmt="text", floatfmt=".3f"):
             then any other keys.
         fmt: ``"text"`` (aligned columns, numbers right-aligned) or ``"markdown"``.
         floatfmt: Format spec for floats. Default ``".3f"``.
+        formats: Optional ``{column: format spec}`` for the numbers (integers too) of some
+            columns, e.g. ``{"tokens/s": ",.0f", "gap": "+.4f"}``; the others use
+            ``floatfmt``. Strings are shown as they are, so a cell can hold a value already
+            formatted (``"0.720 ± 0.012"``).
 
     Returns:
         The table as a string (missing values shown as ``-``).
@@ -1058,13 +1085,14 @@ def format_table(rows, *, columns=None, fmt="text", floatfmt=".3f"):
         format(1.0, floatfmt)
     except (TypeError, ValueError) as err:
         raise ValueError(f"`floatfmt` is not a valid float format: {floatfmt!r}") from err
+    formats = _column_formats(formats)
     if columns is None:
         present = [k for r in rows for k in r]
         columns = [c for c in TABLE_COLUMNS if c in present]
         columns += [k for k in dict.fromkeys(present) if k not in columns]
     else:
         columns = list(columns)
-    cells = [[_format_cell(r.get(c), floatfmt) for c in columns] for r in rows]
+    cells = [[_format_cell(r.get(c), floatfmt, formats.get(c)) for c in columns] for r in rows]
     numeric = [all(isinstance(r.get(c), numbers.Number) or r.get(c) is None for r in rows)
                and any(r.get(c) is not None for r in rows) for c in columns]
     if fmt == "markdown":

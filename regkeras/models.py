@@ -20,7 +20,7 @@ from regkeras.dropout import EmbeddingDropout, LockedDropout, check_eager_token_
 from regkeras.normalization import LayerNormLSTM
 from regkeras.recurrent import ProjectedLSTM, WeightDropLSTM, ZoneoutLSTM
 from regkeras.regularizers import ActivationRegularization
-from regkeras.spec import LanguageModelSpec
+from regkeras.spec import LanguageModelSpec, former_zoneout
 from regkeras.validation import described, message
 
 __all__ = ["LanguageModel", "build_language_model", "describe", "reset_states"]
@@ -68,8 +68,8 @@ def _recurrent_layer(spec, options):
     recurrence = {}
     if spec.weight_dropout > 0.0:
         recurrence["weight_dropout"] = spec.weight_dropout
-    if spec.zoneout != (0.0, 0.0):
-        recurrence["zoneout_c"], recurrence["zoneout_h"] = spec.zoneout
+    if spec.has_zoneout:
+        recurrence["zoneout_c"], recurrence["zoneout_h"] = spec.zoneout_c, spec.zoneout_h
     if spec.layer_norm == "cell":
         return LayerNormLSTM(**options, **recurrence)
     if "zoneout_c" in recurrence:
@@ -79,16 +79,21 @@ def _recurrent_layer(spec, options):
     return (ProjectedLSTM if spec.fused_lstm else keras.layers.LSTM)(**options)
 
 
-def _renamed_argument(renamed, old, new, value):
-    """`value`, or the one given under the argument's former name (with a warning)."""
-    if old in renamed:
-        warnings.warn(f"`{old}` is now called `{new}`; `{old}` will be removed.",
-                      DeprecationWarning, stacklevel=3)
-        value = renamed.pop(old)
-    if renamed:
+def _former_arguments(former, weight_dropout, zoneout_c, zoneout_h):
+    """`weight_dropout, zoneout_c, zoneout_h`, or the values given under the arguments' former
+    names (`weight_drop`, `zoneout`), each with a DeprecationWarning at the user's call."""
+    former = dict(former)
+    if "weight_drop" in former:
+        warnings.warn("`weight_drop` is now called `weight_dropout`; `weight_drop` will be "
+                      "removed.", DeprecationWarning, stacklevel=3)
+        weight_dropout = former.pop("weight_drop")
+    if "zoneout" in former:
+        zoneout_c, zoneout_h = former_zoneout(former.pop("zoneout"), zoneout_c, zoneout_h,
+                                              stacklevel=3)
+    if former:
         raise TypeError(f"build_language_model() got unexpected keyword argument(s) "
-                        f"{sorted(renamed)}")
-    return value
+                        f"{sorted(former)}")
+    return weight_dropout, zoneout_c, zoneout_h
 
 
 def _dropout_layer(rate, variational, seed, name):
@@ -118,7 +123,8 @@ def build_language_model(
     weight_dropout=0.0,
     embedding_dropout=0.0,
     layer_norm=None,
-    zoneout=0.0,
+    zoneout_c=0.0,
+    zoneout_h=0.0,
     ar=0.0,
     tar=0.0,
     tie_weights=False,
@@ -131,7 +137,7 @@ def build_language_model(
     fused_lstm="auto",
     seed=None,
     name="language_model",
-    **renamed,
+    **former,
 ):
     """Build a recurrent language model with a switch for every regularizer of the course.
 
@@ -159,17 +165,17 @@ def build_language_model(
       `layer_norm="output"` keeps the recurrent layer and normalizes its output sequence with
       `keras.layers.LayerNormalization` (the course notes' "layer norm before the LSTM output",
       as in `regkeras.lstm_with_output_norm`; it does not touch the recurrence).
-    * `zoneout` (Krueger et al. 2016, `regkeras.ZoneoutLSTM`): one rate for both the cell and
-      the hidden state, or a pair `(cell_rate, hidden_rate)`; the paper's character-level
-      setting is `(0.5, 0.05)`.
+    * `zoneout_c` / `zoneout_h` (Krueger et al. 2016, `regkeras.ZoneoutLSTM`): the zoneout
+      rates of the cell and of the hidden state, as the layers call them; the paper's
+      character-level setting is `zoneout_c=0.5, zoneout_h=0.05`.
     * `ar` / `tar` add Merity et al.'s activation penalties on the last recurrent layer
       (`regkeras.ActivationRegularization`): AR on its dropped output, TAR on its raw output.
     * `l2` is coupled L2 (`keras.regularizers.L2(l2)`, i.e. `l2 * sum(w ** 2)` added to the
       loss) on every weight matrix: embedding, input and recurrent kernels, softmax kernel; not
       on biases or normalization gains. For decoupled weight decay use the optimizer instead.
 
-    Weight drop, a layer-normalized cell and zoneout each replace the LSTM by a different
-    layer, so at most one of them can be on; all three need `cell="lstm"`.
+    Weight drop, a layer-normalized cell and zoneout combine (one engine runs them all in one
+    regkeras LSTM layer); all three need `cell="lstm"`.
 
     Args:
         vocab_size: Positive integer, the number of token ids.
@@ -189,9 +195,11 @@ def build_language_model(
             with a `DeprecationWarning`).
         embedding_dropout: Float in [0, 1), probability of dropping a word's embedding row.
         layer_norm: `None`/`False`, `"cell"` (or `True`) or `"output"`.
-        zoneout: Float in [0, 1) or a pair of them `(cell_rate, hidden_rate)`: the layers'
-            `zoneout_c` and `zoneout_h`. `weight_dropout`, `zoneout` and
-            `layer_norm="cell"` combine (one engine runs them all in one layer).
+        zoneout_c: Float in [0, 1), the probability that a unit of the cell state keeps its
+            previous value (`zoneout_c` of the layers).
+        zoneout_h: Float in [0, 1), the same for the hidden state. (`zoneout`, their former
+            form, a rate for both or a pair `(zoneout_c, zoneout_h)`, still works with a
+            `DeprecationWarning`.)
         ar: Non-negative float, AR coefficient alpha (AWD-LSTM: 2).
         tar: Non-negative float, TAR coefficient beta (AWD-LSTM: 1).
         tie_weights: Boolean; compute the logits with the transposed embedding matrix (plus a
@@ -232,16 +240,17 @@ def build_language_model(
     >>> describe(model, as_text=True)
     'dropout 0.5 (per step) + AR 2 + TAR 1'
     """
-    weight_dropout = _renamed_argument(renamed, "weight_drop", "weight_dropout", weight_dropout)
+    weight_dropout, zoneout_c, zoneout_h = _former_arguments(former, weight_dropout, zoneout_c,
+                                                             zoneout_h)
     spec = LanguageModelSpec(
         vocab_size, embedding_dim=embedding_dim, units=units, num_layers=num_layers, cell=cell,
         dropout=dropout, input_dropout=input_dropout, hidden_dropout=hidden_dropout,
         output_dropout=output_dropout, variational=variational,
         recurrent_dropout=recurrent_dropout, weight_dropout=weight_dropout,
-        embedding_dropout=embedding_dropout, layer_norm=layer_norm, zoneout=zoneout, ar=ar,
-        tar=tar, tie_weights=tie_weights, l2=l2, stateful=stateful, batch_size=batch_size,
-        seq_len=seq_len, mask_zero=mask_zero, output=output, fused_lstm=fused_lstm, seed=seed,
-        name=name,
+        embedding_dropout=embedding_dropout, layer_norm=layer_norm, zoneout_c=zoneout_c,
+        zoneout_h=zoneout_h, ar=ar, tar=tar, tie_weights=tie_weights, l2=l2, stateful=stateful,
+        batch_size=batch_size, seq_len=seq_len, mask_zero=mask_zero, output=output,
+        fused_lstm=fused_lstm, seed=seed, name=name,
     )
     return LanguageModel(spec)
 
@@ -494,8 +503,8 @@ def _spec_from_layers(model):
     if isinstance(first, LayerNormLSTM):
         layer_norm = "cell"
     weight_dropout = float(getattr(first, "weight_dropout", 0.0))
-    pair = tuple(float(getattr(first.cell, key, 0.0)) for key in ("zoneout_c", "zoneout_h"))
-    zoneout = pair[0] if pair[0] == pair[1] else pair
+    zoneout_c, zoneout_h = (float(getattr(first.cell, key, 0.0))
+                            for key in ("zoneout_c", "zoneout_h"))
 
     batch_shape = model.inputs[0].shape
     stateful = bool(getattr(first, "stateful", False))
@@ -514,7 +523,8 @@ def _spec_from_layers(model):
         "weight_dropout": weight_dropout,
         "embedding_dropout": float(getattr(embedding, "rate", 0.0)),
         "layer_norm": layer_norm,
-        "zoneout": zoneout,
+        "zoneout_c": zoneout_c,
+        "zoneout_h": zoneout_h,
         "ar": float(layers["ar"].alpha) if "ar" in layers else 0.0,
         "tar": float(layers["tar"].beta) if "tar" in layers else 0.0,
         "tie_weights": "softmax" not in layers,

@@ -1,11 +1,12 @@
 """The description of a language model: every switch of the course in one validated object.
 
 `LanguageModelSpec` holds what `build_language_model` takes, checked and put in one canonical
-form (units as a tuple per layer, zoneout as a `(cell, hidden)` pair, the dropout rates folded
-the same way however they were given). The model built from it keeps it (`model.spec`) and
-saves it in its `.keras` file, so `describe`, generation, experiments, tuning and the command
-line read one object instead of guessing from layer names; its JSON form
-(`to_json`/`from_json`) is what the command line reads and writes.
+form (units as a tuple per layer, the dropout rates folded the same way however they were
+given), under the layers' names for every knob (`weight_dropout`, `zoneout_c`, `zoneout_h`).
+The model built from it keeps it (`model.spec`) and saves it in its `.keras` file, so
+`describe`, generation, experiments, tuning and the command line read one object instead of
+guessing from layer names; its JSON form (`to_json`/`from_json`) is what the command line
+reads and writes.
 
     spec = LanguageModelSpec(65, units=256, dropout=0.4, layer_norm="cell")
     model = spec.build()                  # == build_language_model(65, units=256, ...)
@@ -16,7 +17,9 @@ line read one object instead of guessing from layer names; its JSON form
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
+import warnings
 
 from regkeras.validation import (
     check_bool,
@@ -35,9 +38,15 @@ CELLS = ("lstm", "gru", "rnn")
 LAYER_NORMS = (None, "cell", "output")
 OUTPUTS = ("logits", "probabilities")
 # The switches that need regkeras' LSTM layers (cell="lstm"); any of them combine.
-_LSTM_ONLY = ("weight_dropout", "layer_norm='cell'", "zoneout")
+_LSTM_ONLY = ("weight_dropout", "layer_norm='cell'", "zoneout_c", "zoneout_h")
 # Field names of earlier versions, read from saved specs: old name -> current name.
 RENAMED_FIELDS = {"weight_drop": "weight_dropout"}
+# Fields of earlier versions that became two: old name -> the current names. Before 0.2 the
+# spec and the builder took zoneout as one `zoneout` (a rate or a (cell, hidden) pair).
+SPLIT_FIELDS = {"zoneout": ("zoneout_c", "zoneout_h")}
+ZONEOUT_REPLACEMENT = ("`zoneout` is now `zoneout_c` and `zoneout_h`, the layers' names: "
+                       "zoneout=(c, h) is zoneout_c=c, zoneout_h=h, and zoneout=z sets both to z; "
+                       "`zoneout` will be removed.")
 
 
 def _units_per_layer(units, num_layers):
@@ -58,7 +67,8 @@ def _units_per_layer(units, num_layers):
     return (units,) * num_layers
 
 
-def _zoneout_pair(zoneout):
+def split_zoneout(zoneout):
+    """The `(zoneout_c, zoneout_h)` rates of the former `zoneout` argument (a rate or a pair)."""
     if isinstance(zoneout, (list, tuple)):
         if len(zoneout) != 2:
             raise ValueError(message("zoneout", "a float or a pair (cell_rate, hidden_rate)",
@@ -66,6 +76,29 @@ def _zoneout_pair(zoneout):
         return check_rate("zoneout", zoneout[0]), check_rate("zoneout", zoneout[1])
     rate = check_rate("zoneout", zoneout)
     return rate, rate
+
+
+def former_zoneout(zoneout, zoneout_c, zoneout_h, *, stacklevel):
+    """`(zoneout_c, zoneout_h)` from the former `zoneout` argument, with its DeprecationWarning.
+
+    `stacklevel` points the warning at the user's call (the builder and the spec differ).
+    """
+    warnings.warn(ZONEOUT_REPLACEMENT, DeprecationWarning, stacklevel=stacklevel + 1)
+    if zoneout_c or zoneout_h:
+        raise ValueError(
+            "Give zoneout as `zoneout_c`/`zoneout_h` or (deprecated) as `zoneout`, not both. "
+            f"Received: zoneout={zoneout!r}, zoneout_c={zoneout_c!r}, zoneout_h={zoneout_h!r}")
+    return split_zoneout(zoneout)
+
+
+def upgrade_field_names(config):
+    """A saved spec's config (or builder arguments) with the names of earlier versions made
+    current, silently: what an earlier version wrote must load without warnings."""
+    config = {RENAMED_FIELDS.get(key, key): value for key, value in config.items()}
+    for old, new in SPLIT_FIELDS.items():
+        if old in config:
+            config.update(zip(new, split_zoneout(config.pop(old))))
+    return config
 
 
 def _layer_norm_mode(layer_norm):
@@ -100,7 +133,6 @@ class LanguageModelSpec:
     form, so that two specs describing the same model compare equal:
 
     * `units` becomes a tuple with one entry per layer and `num_layers` its length;
-    * `zoneout` becomes a `(cell_rate, hidden_rate)` pair;
     * the dropout rates are folded: when every place that has a dropout layer gets the same
       rate, `dropout` is that rate and the per-place overrides are `None`; `variational` is
       `False` when no dropout layer is left.
@@ -109,8 +141,11 @@ class LanguageModelSpec:
         vocab_size: Positive integer, the number of token ids. The others (embedding_dim,
             units, num_layers, cell, dropout, input_dropout, hidden_dropout, output_dropout,
             variational, recurrent_dropout, weight_dropout, embedding_dropout, layer_norm,
-            zoneout, ar, tar, tie_weights, l2, stateful, batch_size, seq_len, mask_zero,
-            output, fused_lstm, seed, name): as in `build_language_model`.
+            zoneout_c, zoneout_h, ar, tar, tie_weights, l2, stateful, batch_size, seq_len,
+            mask_zero, output, fused_lstm, seed, name): as in `build_language_model`.
+        zoneout: Deprecated, the former form of `zoneout_c`/`zoneout_h` (a rate for both or
+            a `(cell_rate, hidden_rate)` pair); it warns. Saved specs that have it load
+            without a warning.
 
     Raises:
         TypeError: an argument of the wrong type.
@@ -119,9 +154,9 @@ class LanguageModelSpec:
 
     Example:
 
-    >>> spec = LanguageModelSpec(50, units=[32, 16], dropout=0.3, zoneout=0.1)
-    >>> spec.units, spec.zoneout
-    ((32, 16), (0.1, 0.1))
+    >>> spec = LanguageModelSpec(50, units=[32, 16], dropout=0.3, zoneout_c=0.1, zoneout_h=0.1)
+    >>> spec.units, spec.zoneout_c
+    ((32, 16), 0.1)
     >>> spec.text()
     'dropout 0.3 (per step) + zoneout 0.1'
     >>> LanguageModelSpec.from_json(spec.to_json()) == spec
@@ -142,7 +177,8 @@ class LanguageModelSpec:
     weight_dropout: float = 0.0
     embedding_dropout: float = 0.0
     layer_norm: str | None = None
-    zoneout: tuple = 0.0
+    zoneout_c: float = 0.0
+    zoneout_h: float = 0.0
     ar: float = 0.0
     tar: float = 0.0
     tie_weights: bool = False
@@ -171,7 +207,8 @@ class LanguageModelSpec:
         for key in ("recurrent_dropout", "weight_dropout", "embedding_dropout"):
             set_(key, check_rate(key, getattr(self, key)))
         set_("layer_norm", _layer_norm_mode(self.layer_norm))
-        set_("zoneout", _zoneout_pair(self.zoneout))
+        for key in ("zoneout_c", "zoneout_h"):
+            set_(key, check_rate(key, getattr(self, key)))
         for key in ("ar", "tar", "l2"):
             set_(key, check_non_negative(key, getattr(self, key)))
         for key in ("tie_weights", "stateful", "mask_zero"):
@@ -208,7 +245,7 @@ class LanguageModelSpec:
     def _check_combinations(self):
         needs_lstm = {"weight_dropout": self.weight_dropout > 0.0,
                       "layer_norm='cell'": self.layer_norm == "cell",
-                      "zoneout": self.zoneout != (0.0, 0.0)}
+                      "zoneout_c": self.zoneout_c > 0.0, "zoneout_h": self.zoneout_h > 0.0}
         chosen = [key for key in _LSTM_ONLY if needs_lstm[key]]
         if self.cell != "lstm" and chosen:
             raise ValueError(
@@ -236,10 +273,15 @@ class LanguageModelSpec:
         return self.dropout if override is None else override
 
     @property
+    def has_zoneout(self):
+        """Whether zoneout is on (on the cell, the hidden state or both)."""
+        return bool(self.zoneout_c or self.zoneout_h)
+
+    @property
     def plain_lstm(self):
         """Whether the recurrent layers are plain LSTMs (no switch replaces the layer)."""
         return self.cell == "lstm" and not (self.weight_dropout or self.layer_norm == "cell"
-                                            or self.zoneout != (0.0, 0.0))
+                                            or self.has_zoneout)
 
     def text(self):
         """A one-line summary of the active regularizers ("none" for an unregularized model)."""
@@ -261,8 +303,8 @@ class LanguageModelSpec:
                 parts.append(f"{label} {_number(value)}")
         if self.layer_norm:
             parts.append(f"layer norm ({self.layer_norm})")
-        if self.zoneout != (0.0, 0.0):
-            c, h = self.zoneout
+        if self.has_zoneout:
+            c, h = self.zoneout_c, self.zoneout_h
             parts.append(f"zoneout {_number(c) if c == h else _number(c) + '/' + _number(h)}")
         for label, value in (("AR", self.ar), ("TAR", self.tar), ("L2", self.l2)):
             if value:
@@ -272,13 +314,15 @@ class LanguageModelSpec:
         return " + ".join(parts) if parts else "none"
 
     def builder_kwargs(self):
-        """The keyword arguments of `build_language_model` that rebuild this model: `units` as a
-        list, `zoneout` a float when both rates agree (`describe` returns these without `seed`
-        and `name`)."""
-        kwargs = self.to_config()
-        c, h = self.zoneout
-        kwargs["zoneout"] = c if c == h else (c, h)
-        return kwargs
+        """The keyword arguments of `build_language_model` that rebuild this model: every
+        field, `units` as a list (`describe` returns these without `seed` and `name`)."""
+        return self.to_config()
+
+    @property
+    def zoneout(self):
+        """Deprecated: `(zoneout_c, zoneout_h)`, the former `zoneout` field (it warns)."""
+        warnings.warn(ZONEOUT_REPLACEMENT, DeprecationWarning, stacklevel=2)
+        return self.zoneout_c, self.zoneout_h
 
     # ---------------------------------------------------------------------------------------
     # Changing, building and serializing it
@@ -286,6 +330,10 @@ class LanguageModelSpec:
 
     def replace(self, **changes):
         """A new, validated spec with some fields changed (`units` may change the layer count)."""
+        if "zoneout" in changes:
+            changes["zoneout_c"], changes["zoneout_h"] = former_zoneout(
+                changes.pop("zoneout"), changes.get("zoneout_c"), changes.get("zoneout_h"),
+                stacklevel=2)
         unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
         if unknown:
             raise TypeError(f"LanguageModelSpec has no field(s) {unknown}.")
@@ -303,18 +351,17 @@ class LanguageModelSpec:
         """A JSON-ready dict of every field (lists for the tuples)."""
         config = dataclasses.asdict(self)
         config["units"] = list(self.units)
-        config["zoneout"] = list(self.zoneout)
         return config
 
     @classmethod
     def from_config(cls, config):
         """The spec of a `to_config()` dict (unknown keys are an error; the names of earlier
-        versions, such as `weight_drop`, are read as their current ones)."""
+        versions, such as `weight_drop` and `zoneout`, are read as their current ones, silently)."""
         if not isinstance(config, dict):
             raise TypeError(message("config", "a dict from LanguageModelSpec.to_config()",
                                     config))
         fields = {f.name for f in dataclasses.fields(cls)}
-        config = {RENAMED_FIELDS.get(key, key): value for key, value in config.items()}
+        config = upgrade_field_names(config)
         unknown = sorted(set(config) - fields)
         if unknown:
             raise ValueError(f"Unknown LanguageModelSpec field(s) {unknown}; known: "
@@ -337,6 +384,26 @@ class LanguageModelSpec:
             raise ValueError("Not a LanguageModelSpec JSON text (its 'format' must be "
                              "'regkeras.LanguageModelSpec').")
         return cls.from_config(config)
+
+
+def _taking_former_zoneout(init):
+    """The dataclass's `__init__`, also taking the former `zoneout` argument (with a warning).
+
+    A wrapper rather than a `dataclasses.InitVar`: `dataclasses.replace` reads every InitVar
+    back from the instance, which would read the deprecated `zoneout` property.
+    """
+
+    @functools.wraps(init)
+    def __init__(self, *args, zoneout=None, **kwargs):
+        if zoneout is not None:
+            kwargs["zoneout_c"], kwargs["zoneout_h"] = former_zoneout(
+                zoneout, kwargs.get("zoneout_c"), kwargs.get("zoneout_h"), stacklevel=2)
+        init(self, *args, **kwargs)
+
+    return __init__
+
+
+LanguageModelSpec.__init__ = _taking_former_zoneout(LanguageModelSpec.__init__)
 
 
 def _number(value):

@@ -24,6 +24,26 @@ def bench(load_benchmark):
     return load_benchmark("ptb_zaremba")
 
 
+def test_table_is_regkeras_table_with_the_benchmarks_cells(bench):
+    results = {
+        "small": {"config": {"num_layers": 2, "hidden_size": 200},
+                  "final": {"epochs_run": 13, "best_epoch": 12, "valid_ppl": 120.71,
+                            "test_ppl": 114.46, "minutes": 3.25},
+                  "paper": {"valid_ppl": 120.7, "test_ppl": 114.5}},
+        "modern": {"config": {"num_layers": 2, "hidden_size": 650},
+                   "final": {"epochs_run": 39, "best_epoch": 30, "valid_ppl": 80.0,
+                             "test_ppl": 77.04, "minutes": 100.0},
+                   "paper": {"valid_ppl": None, "test_ppl": None}},
+    }
+    lines = bench.format_table(results).splitlines()
+    assert lines[0].split() == ["config", "LSTM", "epochs", "best", "valid", "ppl", "test",
+                                "ppl", "paper", "valid", "paper", "test", "minutes"]
+    # The cells the benchmark's own formatter printed before it used regkeras' one.
+    assert [line.split() for line in lines[2:]] == [
+        ["small", "2x200", "13", "12", "120.7", "114.5", "120.7", "114.5", "3.2"],
+        ["modern", "2x650", "39", "30", "80.0", "77.0", "-", "-", "100.0"]]
+
+
 @pytest.mark.parametrize("name", sorted(PAPER))
 def test_configs_are_the_published_ones(bench, name):
     hidden, steps, dropout, init, clip, epochs, flat, decay, valid, test = PAPER[name]
@@ -34,7 +54,7 @@ def test_configs_are_the_published_ones(bench, name):
     assert (c.optimizer, c.learning_rate, c.max_epochs) == ("sgd", 1.0, epochs)
     assert (c.decay_after, c.lr_decay) == (flat, decay)
     assert (c.paper_valid, c.paper_test) == (valid, test)
-    assert not c.layer_norm and c.weight_drop == 0 and c.patience is None
+    assert not c.layer_norm and c.weight_dropout == 0 and c.patience is None
 
 
 @pytest.mark.parametrize("name", sorted(PAPER))
@@ -54,7 +74,7 @@ def test_modern_variant(bench):
     medium = bench.CONFIGS["medium"]
     assert (c.hidden_size, c.num_steps, c.batch_size, c.max_epochs) == (
         medium.hidden_size, medium.num_steps, medium.batch_size, medium.max_epochs)
-    assert c.layer_norm and c.weight_drop > 0 and c.optimizer == "adamw"
+    assert c.layer_norm and c.weight_dropout > 0 and c.optimizer == "adamw"
     assert c.weight_decay > 0 and c.patience and c.paper_valid is None
 
 
@@ -97,7 +117,7 @@ def test_modern_model(bench):
     assert len(rnns) == 2  # layer-normalized with weight drop: one engine, one layer
     for rnn in rnns:
         assert isinstance(rnn.cell, regkeras.LayerNormLSTMCell)
-        assert rnn.weight_dropout == config.weight_drop and rnn.stateful
+        assert rnn.weight_dropout == config.weight_dropout and rnn.stateful
     assert isinstance(model.optimizer, keras.optimizers.AdamW)
     assert model.optimizer.weight_decay == config.weight_decay
     assert model.optimizer.global_clipnorm == config.max_grad_norm

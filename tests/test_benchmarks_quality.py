@@ -30,6 +30,38 @@ def floor(load_benchmark):
 # Helpers (fast)
 
 
+def _cells(markdown):
+    """The rows of a Markdown table as lists of cell strings (heading first, rule dropped)."""
+    lines = markdown.splitlines()
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[:1] + lines[2:]]
+
+
+def test_quality_table_is_regkeras_table_with_the_benchmarks_cells(quality):
+    row = dict(budget_min=10.0, max_tokens=11.9e6, recipe="regularized", test_loss=1.7781234,
+               test_bits=2.565, val_loss=1.5, train_loss=1.45, train_val_gap=-0.0512,
+               best_step=1234, best_elapsed_s=140.4, steps=1500, tokens=3072000,
+               tokens_per_s=20480.4, load_average_start=(1.02, 1, 1),
+               load_average_end=(2.0, 1, 1))
+    met = dict(row, budget_min=2.5, max_tokens=None, load_average_start=None)
+    # The cells the benchmark's own formatter printed before it used regkeras' one.
+    assert _cells(quality.format_table([row, met]))[1:] == [
+        ["10 min (1.19e+07 tok)", "regularized", "1.7781", "2.5650", "1.5000", "1.4500",
+         "-0.0512", "1234 (140)", "1500", "3,072,000", "20,480", "–", "1.0→2.0"],
+        ["2.5 min", "regularized", "1.7781", "2.5650", "1.5000", "1.4500", "-0.0512",
+         "1234 (140)", "1500", "3,072,000", "20,480", "≤ 1.85: met", "–"]]
+    assert _cells(quality.format_table([row]))[0][6] == "train-val gap"
+
+
+def test_floor_table_is_regkeras_table_with_the_benchmarks_cells(floor):
+    row = dict(seed=0, model="baseline", train_loss=0.61234, val_loss=0.7, test_loss=0.71,
+               floor=0.65, test_ratio=1.0923, train_ratio=0.94, epochs_run=12.0,
+               weights_epoch=12.0, best_val_epoch=5.0, tokens_per_s=12345.6)
+    heading, cells = _cells(floor.format_table([row], {0: 0.66}))
+    assert heading[6] == "chain on test" and len(heading) == 14
+    assert cells == ["0", "baseline", "0.6123", "0.7000", "0.7100", "0.6500", "0.6600",
+                     "1.092", "1.076", "0.940", "12.0", "12.0", "5.0", "12,346"]
+
+
 def test_lr_schedule_warms_up_then_decays_to_the_final_fraction(quality):
     peak, warmup, final = 4e-3, 0.1, 0.05
     fractions = np.linspace(0.0, 1.0, 201)

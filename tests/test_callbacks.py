@@ -136,11 +136,20 @@ def test_best_model_checkpoint_keeps_best_epoch(tmp_path):
     saved.load_weights(path)
     assert_same_weights(saved.get_weights(), rec.weights[best])
     # NaN is not an improvement, and an interior NaN does not reset the best.
-    cb = BestModelCheckpoint(tmp_path / "x.keras")
+    other = tmp_path / "x.weights.h5"
+    cb = BestModelCheckpoint(other)
     cb.set_model(model)
-    cb._set_monitor_op()
-    assert cb._is_improvement(1.0, None) and not cb._is_improvement(float("nan"), 1.0)
-    assert cb._is_improvement(0.5, float("nan")) and not cb._is_improvement(1.5, 1.0)
+    cb.on_train_begin()
+    cb.on_epoch_end(0, {"val_loss": float("nan")})
+    assert cb.best is None and not other.exists()  # Keras would keep NaN as its best
+    for epoch, value in enumerate([1.0, float("inf"), 1.5], start=1):
+        cb.on_epoch_end(epoch, {"val_loss": value})
+    assert cb.best == 1.0 and other.exists()
+    cb.on_epoch_end(4, {"val_loss": 0.5})
+    assert cb.best == 0.5
+    cb.set_state({"best": float("nan")})  # a NaN best restored from an old backup
+    cb.on_epoch_end(5, {"val_loss": 3.0})
+    assert cb.best == 3.0
 
 
 class Interrupt(keras.callbacks.Callback):
@@ -450,3 +459,58 @@ def test_old_format_backup_with_damaged_parts_is_one_clear_error(tmp_path):
     (backup / "training_metadata.json").write_text('{"epoch": 3, "batch": 0}')
     with pytest.raises(ValueError, match="random-number and callback state for epoch 3"):
         fit(make_model(), 10, training_callbacks(patience=50, backup_dir=backup))
+
+
+def test_the_weights_file_leaves_out_exactly_the_seed_generator_states(tmp_path):
+    """What state.npz must carry: the model variables Keras' weights file does not restore."""
+    import regkeras as rk
+
+    keras.utils.set_random_seed(0)
+    model = rk.build_language_model(30, embedding_dim=8, units=[16, 8], dropout=0.3,
+                                    variational=True, weight_dropout=0.2, zoneout_c=0.1,
+                                    embedding_dropout=0.1, seed=0)
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    ids = np.random.default_rng(0).integers(0, 30, size=(4, 6))
+    model.fit(ids, ids, epochs=2, verbose=0)  # moves every seed generator on
+    model.save_weights(tmp_path / "m.weights.h5")
+    fresh = rk.build_language_model(30, embedding_dim=8, units=[16, 8], dropout=0.3,
+                                    variational=True, weight_dropout=0.2, zoneout_c=0.1,
+                                    embedding_dropout=0.1, seed=5)
+    fresh.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    fresh.fit(ids, ids, epochs=1, verbose=0)
+    fresh.load_weights(tmp_path / "m.weights.h5")
+    not_restored = [k for k, (a, b) in enumerate(zip(model.variables, fresh.variables))
+                    if not np.array_equal(keras.ops.convert_to_numpy(a),
+                                          keras.ops.convert_to_numpy(b))]
+    outside = [k for k, _ in rk.callbacks._variables_outside_weights(model)]
+    assert not_restored == outside and len(outside) == 6  # 6 dropout layers draw masks
+    assert all(model.variables[k].path.endswith("seed_generator_state") for k in outside)
+
+
+def test_state_npz_holds_only_what_the_weights_file_leaves_out(tmp_path):
+    backup = tmp_path / "b"
+    _killed_run(backup)
+    with np.load(backup / _checkpoint_dirs(backup)[-1] / "state.npz") as data:
+        variables = sorted(k for k in data.files if k.startswith("var"))
+    model = make_model()
+    assert variables == [f"var{k}" for k, v in enumerate(model.variables)
+                         if v.path.endswith("seed_generator_state")] == ["var2"]
+
+
+def test_a_checkpoint_holding_every_variable_still_resumes_exactly(tmp_path, monkeypatch):
+    """The first checkpoint folders stored every model variable in state.npz."""
+    import regkeras.callbacks as callbacks_module
+
+    epochs, k = 10, 4
+    model_a = make_model()
+    fit(model_a, epochs, training_callbacks(patience=50, backup_dir=tmp_path / "a"))
+    backup = tmp_path / "b"
+    with monkeypatch.context() as patch:
+        patch.setattr(callbacks_module, "_variables_outside_weights",
+                      lambda model: list(enumerate(model.variables)))
+        _killed_run(backup, k, epochs)
+    with np.load(backup / _checkpoint_dirs(backup)[-1] / "state.npz") as data:
+        assert len([key for key in data.files if key.startswith("var")]) == 5
+    model_b = make_model(seed=3)
+    fit(model_b, epochs, training_callbacks(patience=50, backup_dir=backup))
+    assert_same_weights(model_b.get_weights(), model_a.get_weights())

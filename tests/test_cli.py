@@ -26,6 +26,7 @@ from regkeras import cli
         (["compare", "--dataset", "/no/such/file.txt"], "--dataset must be one of"),
         (["compare", "--epochs", "0"], "--epochs must be a positive integer"),
         (["compare", "--epochs", "ten"], "--epochs must be a positive integer"),
+        (["compare", "--layers", "0"], "--num-layers must be a positive integer"),
         (["compare", "--seed", "-1"], "--seed must be an integer in [0, 4294967295]"),
         (["compare", "--seed", str(2**70)], "--seed must be an integer in [0, 4294967295]"),
         (["compare", "--temperature", "0"], "--temperature must be a positive number"),
@@ -81,6 +82,14 @@ def test_compare_writes_table_curves_samples_and_models(tmp_path):
                for h, row in zip(results["histories"].values(), results["rows"]))
     for name in ("baseline", "regularized"):
         assert (out / f"{name}.keras").exists() and (out / f"{name}.vocab.json").exists()
+
+
+@pytest.mark.parametrize("command", ["compare", "tune"])
+def test_num_layers_is_the_builders_name_and_layers_still_works(command):
+    parse = cli.build_parser().parse_args
+    assert cli._settings(parse([command, "--num-layers", "3"]))["num_layers"] == 3
+    assert cli._settings(parse([command, "--layers", "3"]))["num_layers"] == 3  # former flag
+    assert cli._settings(parse([command]))["num_layers"] == cli.DEFAULTS["recipes"]["num_layers"]
 
 
 def test_tune_arguments_and_defaults():

@@ -251,6 +251,20 @@ def test_format_table_text_and_markdown():
     ]
 
 
+def test_format_table_per_column_formats():
+    rows = [{"name": "a", "tokens": 3072000, "gap": -0.05123, "rate": 20480.4,
+             "ci": "0.72 ± 0.01"},
+            {"name": "b", "tokens": 12, "gap": 0.18, "rate": None, "ci": "-"}]
+    md = format_table(rows, fmt="markdown", columns=["name", "tokens", "gap", "rate", "ci"],
+                      formats={"tokens": ",", "gap": "+.4f", "rate": ",.0f"})
+    assert md.splitlines()[2:] == ["| a | 3,072,000 | -0.0512 | 20,480 | 0.72 ± 0.01 |",
+                                   "| b | 12 | +0.1800 | - | - |"]
+    with pytest.raises(ValueError, match=r"`formats\['gap'\]` must be a format spec"):
+        format_table(rows, formats={"gap": "q"})
+    with pytest.raises(TypeError, match="`formats` must be a dict"):
+        format_table(rows, formats=[".2f"])
+
+
 def test_argument_validation():
     corpus = make_corpus(n_train=300, n_val=100, n_test=100)
     with pytest.raises(ValueError, match="Unknown configuration"):

@@ -103,7 +103,7 @@ ALL_ON = dict(embedding_dropout=0.05, input_dropout=0.2, hidden_dropout=0.1, out
 
 @pytest.mark.slow
 @pytest.mark.parametrize("replacement", [dict(weight_dropout=0.3), dict(layer_norm="cell"),
-                                         dict(zoneout=(0.1, 0.05))],
+                                         dict(zoneout_c=0.1, zoneout_h=0.05)],
                          ids=["weight_drop", "layer_norm_cell", "zoneout"])
 def test_mixed_bfloat16_trains_saves_and_loads_with_every_switch(replacement, mixed_bfloat16,
                                                                   tmp_path):

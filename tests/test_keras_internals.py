@@ -24,8 +24,6 @@ INTERNALS = {
     # Overridden methods: the hook each callback/optimizer extends.
     "keras.callbacks.EarlyStopping._is_improvement":
         lambda: keras.callbacks.EarlyStopping._is_improvement,
-    "keras.callbacks.BackupAndRestore._save_model":
-        lambda: keras.callbacks.BackupAndRestore._save_model,
     "keras.optimizers.Optimizer._clip_gradients":
         lambda: keras.optimizers.AdamW._clip_gradients,
     # The attribute fit() reads its first epoch from after on_train_begin (set on resume).
@@ -47,7 +45,6 @@ def _initial_epoch_is_read_by_fit():
     return lambda: None
 SIGNATURES = {
     "keras.callbacks.EarlyStopping._is_improvement": ["self", "monitor_value", "reference_value"],
-    "keras.callbacks.BackupAndRestore._save_model": ["self"],
     "keras.optimizers.Optimizer._clip_gradients": ["self", "grads"],
 }
 
@@ -72,5 +69,35 @@ def test_the_package_uses_no_other_keras_internal():
         found |= {f"keras.src.{m}" for m in re.findall(r"from keras\.src\.([\w.]+) import", text)}
         found |= set(re.findall(r"super\(\)\.(_[a-z]\w*)\(", text))
     known_modules = {"keras.src.backend", "keras.src.layers.rnn.dropout_rnn_cell"}
-    known_methods = {"_is_improvement", "_save_model", "_clip_gradients", "_get_help_string"}
+    known_methods = {"_is_improvement", "_clip_gradients", "_get_help_string"}
     assert found <= known_modules | known_methods, sorted(found - known_modules - known_methods)
+
+
+# The private Keras methods regkeras' classes override, by class (docs/architecture.md).
+OVERRIDES = {
+    "BestWeightsEarlyStopping": {"_is_improvement"},
+    "ClipAfterReduceAdamW": {"_clip_gradients"},
+}
+
+
+def test_regkeras_overrides_only_the_listed_private_keras_methods():
+    """Found from the classes themselves, so an override that calls no super() counts too."""
+    found = {}
+    for module in (regkeras.callbacks, regkeras.distribute, regkeras.optimizers):
+        for cls in vars(module).values():
+            if not (isinstance(cls, type) and cls.__module__.startswith("regkeras")):
+                continue
+            keras_bases = [b for b in cls.__mro__ if b.__module__.startswith("keras")]
+            ours = [c for c in cls.__mro__ if c.__module__.startswith("regkeras")]
+            names = {name for c in ours for name in vars(c)
+                     if name.startswith("_") and not name.startswith("__")
+                     and any(name in vars(b) for b in keras_bases)}
+            if names:
+                found[cls.__name__] = names
+    assert found == OVERRIDES
+
+
+def test_the_backup_callback_and_the_best_checkpoint_use_public_hooks_only():
+    assert not issubclass(regkeras.ResumableBackupAndRestore, keras.callbacks.BackupAndRestore)
+    assert "_is_improvement" not in {name for c in regkeras.BestModelCheckpoint.__mro__
+                                     if c.__module__.startswith("regkeras") for name in vars(c)}

@@ -2,7 +2,8 @@
 themselves the same way: regkeras 0.1.0 (tests/data/v0_1, made at commit fa7aeeb, which read
 their switches from layer names) and the first models that keep a `LanguageModelSpec`
 (tests/data/spec_1b7ebcc, made at commit 1b7ebcc, whose spec still called `weight_dropout`
-`weight_drop`). Each folder's make_models.py says how its files were made."""
+`weight_drop` and kept `zoneout_c`/`zoneout_h` as one `zoneout` pair). Each folder's
+make_models.py says how its files were made."""
 import json
 import pathlib
 import warnings
@@ -32,6 +33,9 @@ def test_saved_model_loads_with_same_logits_and_description(version, name):
     assert rk.describe(model, as_text=True) == models[name]["describe"]
     if name == "weight_drop":
         assert rk.describe(model)["weight_dropout"] == 0.5
+    if name == "zoneout":  # saved as zoneout=(0.5, 0.05), read under the layers' names
+        found = rk.describe(model)
+        assert (found["zoneout_c"], found["zoneout_h"]) == (0.5, 0.05) and "zoneout" not in found
     if version == "spec_1b7ebcc":
         assert isinstance(model, rk.LanguageModel)
 
@@ -39,7 +43,8 @@ def test_saved_model_loads_with_same_logits_and_description(version, name):
 def test_a_spec_saved_with_the_former_field_name_reads_as_the_current_one():
     spec = rk.LanguageModelSpec.from_json((DATA / "spec_1b7ebcc" / "spec.json").read_text())
     assert spec.weight_dropout == 0.5 and spec.dropout == 0.2
-    assert "weight_drop" not in spec.to_config()
+    assert (spec.zoneout_c, spec.zoneout_h) == (0.0, 0.0)
+    assert "weight_drop" not in spec.to_config() and "zoneout" not in spec.to_config()
 
 
 def test_the_former_builder_argument_still_works_with_a_warning():

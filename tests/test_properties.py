@@ -344,7 +344,8 @@ SWITCHES = {
     "recurrent_dropout": is_rate,
     "weight_dropout": is_rate,
     "embedding_dropout": is_rate,
-    "zoneout": is_rate,
+    "zoneout_c": is_rate,
+    "zoneout_h": is_rate,
     "ar": is_finite_non_negative,
     "tar": is_finite_non_negative,
     "l2": is_finite_non_negative,
@@ -394,7 +395,7 @@ def test_build_language_model_numeric_switches(data):
 BUILD_LANGUAGE_MODEL_BAD_CHOICES_CASES = [
     ("cell", "transformer"), ("cell", 3), ("layer_norm", "Cell"), ("layer_norm", "batch"),
     ("layer_norm", 1), ("output", "softmax"), ("output", None), ("name", ""), ("name", "a/b"),
-    ("name", 5), ("zoneout", (0.1,)), ("zoneout", (0.1, 1.0)), ("units", []),
+    ("name", 5), ("zoneout_c", (0.1,)), ("zoneout_h", 1.0), ("units", []),
     ("units", [4, 0]), ("units", np.array([4, 4])),
 ]
 
@@ -412,7 +413,7 @@ def _test_build_language_model_bad_choices(name, value):
 BUILD_LANGUAGE_MODEL_INVALID_COMBINATIONS_CASES = [
     ({"cell": "gru", "weight_dropout": 0.5}, ["weight_dropout", "cell"]),
     ({"cell": "rnn", "layer_norm": "cell"}, ["layer_norm", "cell"]),
-    ({"cell": "gru", "zoneout": 0.1}, ["zoneout", "cell"]),
+    ({"cell": "gru", "zoneout_c": 0.1}, ["zoneout_c", "cell"]),
     ({"stateful": True}, ["stateful", "batch_size"]),
     ({"tie_weights": True, "units": 8}, ["tie_weights", "embedding_dim"]),
     ({"units": [4, 4], "num_layers": 3}, ["num_layers", "units"]),
@@ -433,7 +434,7 @@ def _test_build_language_model_invalid_combinations(changes, names):
 
 BUILD_LANGUAGE_MODEL_VALID_COMBINATIONS_CASES = [
     {"cell": "GRU"}, {"layer_norm": "output", "weight_dropout": 0.3}, {"layer_norm": False},
-    {"zoneout": (0.5, 0.0)}, {"units": [4, 4], "num_layers": None}, {"tie_weights": True, "embedding_dropout": 0.1},
+    {"zoneout_c": 0.5, "zoneout_h": 0.0}, {"units": [4, 4], "num_layers": None}, {"tie_weights": True, "embedding_dropout": 0.1},
     {"stateful": True, "batch_size": 2, "seq_len": 3}, {"output": "probabilities"},
     {"dropout": np.float32(0.25), "variational": True},
 ]

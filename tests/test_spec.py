@@ -26,12 +26,15 @@ VARIANTS = {
     "recurrent_and_embedding": {"recurrent_dropout": 0.2, "embedding_dropout": 0.1},
     "weight_drop_output_norm": {"weight_dropout": 0.5, "layer_norm": "output"},
     "layer_norm_cell": {"layer_norm": True, "dropout": 0.1},
-    "zoneout_pair": {"zoneout": (0.5, 0.05)},
-    "zoneout_equal": {"zoneout": 0.1},
+    "zoneout_pair": {"zoneout_c": 0.5, "zoneout_h": 0.05},
+    "zoneout_equal": {"zoneout_c": 0.1, "zoneout_h": 0.1},
+    "zoneout_h_only": {"zoneout_h": 0.1},
     # One engine: the regularizers of the recurrence combine in one layer.
-    "weight_drop_and_zoneout": {"weight_dropout": 0.3, "zoneout": (0.2, 0.05)},
+    "weight_drop_and_zoneout": {"weight_dropout": 0.3, "zoneout_c": 0.2,
+                                "zoneout_h": 0.05},
     "layer_norm_cell_everything": {"layer_norm": "cell", "weight_dropout": 0.3,
-                                   "zoneout": 0.1, "recurrent_dropout": 0.1},
+                                   "zoneout_c": 0.1, "zoneout_h": 0.1,
+                                   "recurrent_dropout": 0.1},
     "awd": {"dropout": 0.3, "variational": True, "embedding_dropout": 0.1, "ar": 2.0,
             "tar": 1.0, "tie_weights": True, "units": [12, 8], "l2": 1e-4},
     "gru": {"cell": "gru", "dropout": 0.1},
@@ -65,14 +68,12 @@ def test_describe_rebuilds_the_same_model(name):
 
 
 def test_spec_canonical_forms():
-    spec = rk.LanguageModelSpec(10, units=[4, 4], zoneout=0.1, input_dropout=0.2,
+    spec = rk.LanguageModelSpec(10, units=[4, 4], input_dropout=0.2,
                                 hidden_dropout=0.2, output_dropout=0.2)
     assert spec.units == (4, 4) and spec.num_layers == 2
-    assert spec.zoneout == (0.1, 0.1)
     # Three overrides equal to each other are one dropout rate.
     assert (spec.dropout, spec.input_dropout, spec.hidden_dropout) == (0.2, None, None)
-    assert spec == rk.LanguageModelSpec(10, units=4, num_layers=2, zoneout=(0.1, 0.1),
-                                        dropout=0.2)
+    assert spec == rk.LanguageModelSpec(10, units=4, num_layers=2, dropout=0.2)
     # variational without any dropout layer is no switch at all.
     assert rk.LanguageModelSpec(10, variational=True).variational is False
     assert rk.LanguageModelSpec(10, layer_norm=False).layer_norm is None
@@ -80,7 +81,7 @@ def test_spec_canonical_forms():
 
 def test_spec_json_round_trip_and_replace():
     spec = rk.LanguageModelSpec(30, units=[16, 8], embedding_dim=8, tie_weights=True,
-                                zoneout=(0.5, 0.05), dropout=0.3, seed=3, name="m")
+                                zoneout_c=0.5, zoneout_h=0.05, dropout=0.3, seed=3, name="m")
     text = spec.to_json()
     assert json.loads(text)["format"] == "regkeras.LanguageModelSpec"
     assert rk.LanguageModelSpec.from_json(text) == spec
@@ -103,7 +104,9 @@ def test_spec_json_round_trip_and_replace():
     ({"units": []}, ValueError, "`units` must be a positive integer or a non-empty list"),
     ({"units": [4, 0]}, ValueError, "`units` must be a positive integer. Received: units=0"),
     ({"cell": "lstmx"}, ValueError, "`cell` must be one of 'lstm', 'gru', 'rnn'"),
-    ({"zoneout": (0.1, 0.2, 0.3)}, ValueError, "`zoneout` must be a float or a pair"),
+    ({"zoneout_c": 1.0}, ValueError, "`zoneout_c` must be a float in [0, 1)"),
+    ({"zoneout_h": (0.1, 0.2)}, TypeError, "`zoneout_h` must be a float in [0, 1)"),
+    ({"cell": "gru", "zoneout_h": 0.1}, ValueError, "`zoneout_h` need(s) cell='lstm'"),
     ({"cell": "gru", "layer_norm": "cell"}, ValueError, "need(s) cell='lstm'"),
     ({"stateful": True}, ValueError, "`stateful=True` needs a fixed `batch_size`"),
     ({"tie_weights": True, "units": 5}, ValueError, "`tie_weights=True` needs"),
@@ -148,9 +151,59 @@ def test_language_model_rejects_what_is_not_a_spec():
 
 
 def test_recurrence_regularizers_combine_in_one_layer():
-    model = _build(layer_norm="cell", weight_dropout=0.3, zoneout=(0.2, 0.05))
+    model = _build(layer_norm="cell", weight_dropout=0.3, zoneout_c=0.2, zoneout_h=0.05)
     layer = model.get_layer("rnn_1")
     assert isinstance(layer, rk.LayerNormLSTM)
     assert (layer.weight_dropout, layer.zoneout_c, layer.zoneout_h) == (0.3, 0.2, 0.05)
     assert layer.fused_unsupported_reason() is None
     assert model.spec.text() == "weight drop 0.3 + layer norm (cell) + zoneout 0.2/0.05"
+
+
+# --- the former `zoneout` argument ----------------------------------------------------------
+
+ZONEOUT_WARNING = "`zoneout` is now `zoneout_c` and `zoneout_h`"
+
+
+@pytest.mark.parametrize("zoneout, rates", [(0.1, (0.1, 0.1)), ((0.5, 0.05), (0.5, 0.05)),
+                                            ([0.3, 0.0], (0.3, 0.0))])
+def test_the_former_zoneout_still_works_with_a_warning_that_names_the_replacement(zoneout,
+                                                                                   rates):
+    current = rk.LanguageModelSpec(10, zoneout_c=rates[0], zoneout_h=rates[1])
+    with pytest.warns(DeprecationWarning, match=ZONEOUT_WARNING) as record:
+        spec = rk.LanguageModelSpec(10, zoneout=zoneout)
+    assert record[0].filename == __file__  # the warning points at the user's line
+    assert spec == current
+    with pytest.warns(DeprecationWarning, match=ZONEOUT_WARNING) as record:
+        model = rk.build_language_model(10, embedding_dim=4, units=4, zoneout=zoneout)
+    assert record[0].filename == __file__
+    assert model.spec == current.replace(embedding_dim=4, units=4)
+    with pytest.warns(DeprecationWarning, match=ZONEOUT_WARNING):
+        assert rk.LanguageModelSpec(10).replace(zoneout=zoneout) == current
+    with pytest.warns(DeprecationWarning, match=ZONEOUT_WARNING):
+        assert spec.zoneout == rates  # the former field, read
+
+
+def test_the_former_zoneout_and_its_replacement_together_are_an_error():
+    with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match="not both"):
+        rk.LanguageModelSpec(10, zoneout=0.1, zoneout_c=0.2)
+    with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match="not both"):
+        rk.build_language_model(10, zoneout=0.1, zoneout_h=0.2)
+    with pytest.warns(DeprecationWarning), pytest.raises(ValueError, match="`zoneout` must"):
+        rk.LanguageModelSpec(10, zoneout=(0.1, 0.2, 0.3))
+
+
+def test_a_saved_spec_or_config_with_the_former_zoneout_loads_silently():
+    import warnings
+
+    from regkeras.experiments import ExperimentConfig
+
+    old = {**rk.LanguageModelSpec(10).to_config(), "zoneout": [0.5, 0.05]}
+    del old["zoneout_c"], old["zoneout_h"]
+    payload = {"format": "regkeras.ExperimentConfig", "name": "z",
+               "model": {"zoneout": 0.2, "weight_drop": 0.1}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        spec = rk.LanguageModelSpec.from_config(old)
+        config = ExperimentConfig.from_json(json.dumps(payload))
+    assert (spec.zoneout_c, spec.zoneout_h) == (0.5, 0.05)
+    assert config.model == {"zoneout_c": 0.2, "zoneout_h": 0.2, "weight_dropout": 0.1}
