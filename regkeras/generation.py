@@ -363,13 +363,19 @@ class MCDropoutPrediction:
     Attributes:
         mean: Predictive mean of the probabilities, ``[..., vocab]``.
         std: Standard deviation of the probabilities across samples (model uncertainty).
-        entropy: Entropy (nats) of ``mean`` along the last axis.
+        entropy: Entropy (nats) of ``mean`` along the last axis: the total predictive
+            uncertainty, ``[...]``.
+        mutual_information: Entropy of ``mean`` minus the mean entropy of the samples
+            (nats, ``[...]``, ``>= 0``): the part of the uncertainty that comes from the
+            masks disagreeing (the "epistemic" part in Gal's thesis), as opposed to every
+            mask being unsure the same way.
         samples: The per-sample probabilities ``[num_samples, ..., vocab]`` if requested.
     """
 
     mean: np.ndarray
     std: np.ndarray
     entropy: np.ndarray
+    mutual_information: np.ndarray | None = None
     samples: np.ndarray | None = None
 
 
@@ -377,6 +383,11 @@ def _softmax(z):
     z = z - np.max(z, axis=-1, keepdims=True)
     e = np.exp(z)
     return e / e.sum(axis=-1, keepdims=True)
+
+
+def _entropy(probs):
+    """Entropy in nats along the last axis (0 log 0 counted as 0)."""
+    return -(probs * np.log(np.clip(probs, 1e-30, None))).sum(axis=-1)
 
 
 def _check_model(model):
@@ -442,23 +453,37 @@ def mc_dropout_predict(model, x, *, num_samples=20, seed=None, from_logits=True,
         for i, v in enumerate(state_vars):
             # Kept below 2**31: every backend's seed dtype (uint32, int32, int64) holds it.
             v.assign(np.array([(seed * 1000 + i) % 2**31, 0], dtype=saved[i].dtype))
+    # Running statistics, not a stack of every pass: [num_samples, batch, time, vocab]
+    # float64 is hundreds of MB for a word-level model; these are three arrays of one pass.
+    # Welford's update keeps the spread exact where the passes agree (a plain sum of squares
+    # leaves rounding noise of ~1e-9 there).
+    mean = spread = sample_entropy = None
+    samples = [] if return_samples else None
     try:
-        samples = []
-        for _ in range(num_samples):
+        for count in range(1, num_samples + 1):
             out = np.asarray(keras.ops.convert_to_numpy(model(x, training=True)), dtype=np.float64)
-            samples.append(_softmax(out) if from_logits else out)
+            probs = _softmax(out) if from_logits else out
+            if mean is None:
+                mean, spread = np.zeros_like(probs), np.zeros_like(probs)
+                sample_entropy = np.zeros(probs.shape[:-1])
+            delta = probs - mean
+            mean += delta / count
+            spread += delta * (probs - mean)
+            sample_entropy += _entropy(probs)
+            if samples is not None:
+                samples.append(probs)
     finally:
         if seed is not None:
             for v, value in zip(state_vars, saved):
                 v.assign(value)
-    samples = np.stack(samples)
-    mean = samples.mean(axis=0)
-    std = samples.std(axis=0)
+    std = np.sqrt(spread / num_samples)
     if np.all(std <= 1e-12):
         warnings.warn(
             "All Monte-Carlo samples are identical: the model has no active dropout.",
             stacklevel=2,
         )
-    entropy = -(mean * np.log(np.clip(mean, 1e-30, None))).sum(axis=-1)
+    entropy = _entropy(mean)
+    mutual_information = np.clip(entropy - sample_entropy / num_samples, 0.0, None)
     return MCDropoutPrediction(mean=mean, std=std, entropy=entropy,
-                               samples=samples if return_samples else None)
+                               mutual_information=mutual_information,
+                               samples=np.stack(samples) if return_samples else None)

@@ -229,9 +229,15 @@ def test_mc_dropout_statistics_match_numpy():
     assert isinstance(pred, MCDropoutPrediction)
     assert pred.samples.shape == (16, 2, 4, V)
     np.testing.assert_allclose(pred.mean, pred.samples.mean(0), rtol=1e-12)
-    np.testing.assert_allclose(pred.std, pred.samples.std(0), rtol=1e-12)
+    np.testing.assert_allclose(pred.std, pred.samples.std(0), rtol=1e-9, atol=1e-15)
     np.testing.assert_allclose(pred.mean.sum(-1), 1.0, rtol=1e-9)
     np.testing.assert_allclose(pred.entropy, -(pred.mean * np.log(pred.mean)).sum(-1), rtol=1e-9)
+    # mutual information = entropy of the mean - mean entropy of the samples (BALD)
+    sample_entropy = -(pred.samples * np.log(pred.samples)).sum(-1).mean(0)
+    np.testing.assert_allclose(pred.mutual_information, pred.entropy - sample_entropy,
+                               rtol=1e-9, atol=1e-12)
+    assert pred.mutual_information.shape == pred.entropy.shape
+    assert np.all(pred.mutual_information >= 0) and pred.mutual_information.max() > 1e-4
     assert pred.std.max() > 1e-3  # dropout really is on
     # every sample is a softmax of a stochastic pass, different from the deterministic one
     det = _softmax(keras.ops.convert_to_numpy(model(X, training=False)).astype("float64"))
@@ -258,6 +264,16 @@ def test_mc_dropout_without_dropout_is_deterministic():
     det = _softmax(keras.ops.convert_to_numpy(model(X)).astype("float64"))
     np.testing.assert_allclose(pred.mean, det, rtol=1e-5)
     assert pred.std.max() < 1e-12
+    np.testing.assert_allclose(pred.mutual_information, 0.0, atol=1e-9)  # the masks agree
+
+
+def test_mc_dropout_keeps_samples_only_when_asked():
+    model = dropout_model(0.5)
+    lean = mc_dropout_predict(model, X, num_samples=4, seed=3)
+    full = mc_dropout_predict(model, X, num_samples=4, seed=3, return_samples=True)
+    assert lean.samples is None and full.samples.shape == (4, 2, 4, V)
+    np.testing.assert_allclose(lean.mean, full.mean, rtol=1e-12)
+    np.testing.assert_allclose(lean.mutual_information, full.mutual_information, rtol=1e-12)
 
 
 def test_argument_validation():
