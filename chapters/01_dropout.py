@@ -288,7 +288,8 @@ plt.show()
 # placement, `variational=True` swaps the per-step masks for locked ones, `recurrent_dropout`
 # is Keras' own variational dropout on `h[t-1]`, `weight_dropout` is DropConnect on `U`
 # (`WeightDropLSTM`), `embedding_dropout` swaps the embedding for `EmbeddingDropout`, and
-# `zoneout` turns on zoneout (`ZoneoutLSTM`). Every regkeras LSTM runs on one engine, so
+# `zoneout_c`/`zoneout_h` turn on zoneout (on the cell and the hidden state, `ZoneoutLSTM`).
+# Every regkeras LSTM runs on one engine, so
 # weight drop, zoneout and the layer-normalized cell also combine in one layer.
 # `regkeras.describe` reads the switches back from the model's description, `model.spec`.
 # (On a CPU a plain LSTM is `ProjectedLSTM`: the same function and weights as
@@ -301,7 +302,7 @@ variants = {
     "Zaremba": dict(dropout=0.5),
     "variational": dict(dropout=0.5, variational=True, recurrent_dropout=0.25),
     "AWD-style": dict(dropout=0.4, variational=True, weight_dropout=0.5, embedding_dropout=0.1),
-    "zoneout": dict(zoneout=(0.5, 0.05)),
+    "zoneout": dict(zoneout_c=0.5, zoneout_h=0.05),
 }
 for name, switches in variants.items():
     model = regkeras.build_language_model(30, embedding_dim=8, units=16, seed=SEED, **switches)

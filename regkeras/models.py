@@ -183,7 +183,10 @@ def build_language_model(
         units: Positive integer (every layer) or a list with one entry per layer.
         num_layers: Number of recurrent layers; default `len(units)` for a list, else 2.
         cell: `"lstm"` (default), `"gru"` or `"rnn"` (`keras.layers.SimpleRNN`).
-        dropout: Float in [0, 1), the non-recurrent dropout rate at all three places.
+        dropout: Float in [0, 1), the non-recurrent dropout rate at all three places. It adds
+            dropout layers between the layers (Zaremba's placement); it is not a Keras
+            recurrent layer's own `dropout=` (dropout of that layer's inputs), which the
+            builder leaves at 0.
         input_dropout: Optional rate after the embedding (default: `dropout`).
         hidden_dropout: Optional rate between recurrent layers (default: `dropout`).
         output_dropout: Optional rate before the softmax layer (default: `dropout`).
@@ -200,8 +203,9 @@ def build_language_model(
         zoneout_h: Float in [0, 1), the same for the hidden state. (`zoneout`, their former
             form, a rate for both or a pair `(zoneout_c, zoneout_h)`, still works with a
             `DeprecationWarning`.)
-        ar: Non-negative float, AR coefficient alpha (AWD-LSTM: 2).
-        tar: Non-negative float, TAR coefficient beta (AWD-LSTM: 1).
+        ar: Non-negative float, AR coefficient alpha (AWD-LSTM: 2): the `alpha` of the
+            `regkeras.ActivationRegularization` layer it adds.
+        tar: Non-negative float, TAR coefficient beta (AWD-LSTM: 1): that layer's `beta`.
         tie_weights: Boolean; compute the logits with the transposed embedding matrix (plus a
             bias). Needs the last layer's units equal to `embedding_dim` (pass a list of
             `units`, e.g. `[256, 256, 64]` with `embedding_dim=64`); otherwise ValueError.

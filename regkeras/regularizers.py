@@ -106,8 +106,10 @@ class ActivationRegularization(keras.layers.Layer):
     (`tests/test_standalone.py` checks this).
 
     Args:
-        alpha: Non-negative float, the AR coefficient (Merity et al. use 2).
-        beta: Non-negative float, the TAR coefficient (Merity et al. use 1).
+        alpha: Non-negative float, the AR coefficient (Merity et al. use 2); called `ar` in
+            `build_language_model` and `LanguageModelSpec`.
+        beta: Non-negative float, the TAR coefficient (Merity et al. use 1); called `tar`
+            there.
         **kwargs: Base layer keyword arguments (`name`, `dtype`, ...).
 
     Call arguments:

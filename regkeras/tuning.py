@@ -138,6 +138,11 @@ def _hypermodel_class():
         * ``layer_norm``: Ba et al.'s layer-normalized LSTM cell on or off;
         * ``patience``: early-stopping patience in epochs, read in :meth:`fit`.
 
+        Two names are the search space's own, not the builder's: ``dropout_type`` sets the
+        builder's boolean ``variational`` (``"variational"`` is ``True``), and the boolean
+        ``layer_norm`` means ``layer_norm="cell"`` (``True``) or ``None`` (``False``); the
+        builder's ``layer_norm="output"`` is not searched.
+
         A search-space argument with a single value pins that hyperparameter. Every trial
         is built after ``keras.utils.set_random_seed(seed)``, and trains on the same
         per-epoch shuffled batches, so two trials with equal hyperparameters train the
