@@ -390,6 +390,23 @@ def _entropy(probs):
     return -(probs * np.log(np.clip(probs, 1e-30, None))).sum(axis=-1)
 
 
+def _probabilities_and_entropy(outputs, from_logits, out):
+    """One pass's probabilities, written to `out`, and their entropy (nats, last axis).
+
+    From logits the entropy is ``log(sum(exp(z))) - sum(p * z)`` (with ``z`` shifted by its
+    maximum): the same number as ``-sum(p * log p)`` without a logarithm per vocabulary entry.
+    `outputs` is overwritten.
+    """
+    if not from_logits:
+        np.copyto(out, outputs)
+        return _entropy(out)
+    outputs -= outputs.max(axis=-1, keepdims=True)
+    np.exp(outputs, out=out)
+    norm = out.sum(axis=-1, keepdims=True)
+    out /= norm
+    return np.log(norm[..., 0]) - np.einsum("...v,...v->...", out, outputs)
+
+
 def _check_model(model):
     if not isinstance(model, keras.Model):
         raise TypeError(message("model", "a keras.Model", model))
@@ -453,30 +470,41 @@ def mc_dropout_predict(model, x, *, num_samples=20, seed=None, from_logits=True,
         for i, v in enumerate(state_vars):
             # Kept below 2**31: every backend's seed dtype (uint32, int32, int64) holds it.
             v.assign(np.array([(seed * 1000 + i) % 2**31, 0], dtype=saved[i].dtype))
-    # Running statistics, not a stack of every pass: [num_samples, batch, time, vocab]
-    # float64 is hundreds of MB for a word-level model; these are three arrays of one pass.
-    # Welford's update keeps the spread exact where the passes agree (a plain sum of squares
-    # leaves rounding noise of ~1e-9 there).
-    mean = spread = sample_entropy = None
+    # Running sums, not a stack of every pass: [num_samples, batch, time, vocab] float64 is
+    # hundreds of MB for a word-level model; the sums are arrays of one pass. They are taken
+    # around the first pass (the shifted-data formula), so the spread is exactly 0 where the
+    # passes agree and does not cancel badly elsewhere; the work is in place, because each
+    # temporary of this size costs more to allocate than to compute.
+    shift = total = total_sq = work = outputs = probs = None
+    sample_entropy = 0.0
     samples = [] if return_samples else None
     try:
-        for count in range(1, num_samples + 1):
-            out = np.asarray(keras.ops.convert_to_numpy(model(x, training=True)), dtype=np.float64)
-            probs = _softmax(out) if from_logits else out
-            if mean is None:
-                mean, spread = np.zeros_like(probs), np.zeros_like(probs)
-                sample_entropy = np.zeros(probs.shape[:-1])
-            delta = probs - mean
-            mean += delta / count
-            spread += delta * (probs - mean)
-            sample_entropy += _entropy(probs)
+        for _ in range(num_samples):
+            out = keras.ops.convert_to_numpy(model(x, training=True))
+            if shift is None:
+                outputs, probs = np.empty(out.shape), np.empty(out.shape)
+            np.copyto(outputs, out)  # to float64, into memory that is already paged in
+            entropy = _probabilities_and_entropy(outputs, from_logits, out=probs)
+            sample_entropy = sample_entropy + entropy
+            if shift is None:
+                shift, total, total_sq, work = (probs.copy(), np.zeros_like(probs),
+                                                np.zeros_like(probs), np.empty_like(probs))
+            np.subtract(probs, shift, out=work)
+            total += work
+            work *= work
+            total_sq += work
             if samples is not None:
-                samples.append(probs)
+                samples.append(probs.copy())
     finally:
         if seed is not None:
             for v, value in zip(state_vars, saved):
                 v.assign(value)
-    std = np.sqrt(spread / num_samples)
+    total /= num_samples  # the mean offset from the first pass
+    mean = shift + total
+    total *= total
+    np.subtract(total_sq / num_samples, total, out=total)
+    spread = np.clip(total, 0.0, None, out=total)
+    std = np.sqrt(spread, out=spread)
     if np.all(std <= 1e-12):
         warnings.warn(
             "All Monte-Carlo samples are identical: the model has no active dropout.",
