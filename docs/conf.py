@@ -56,7 +56,7 @@ root_doc = "index"
 exclude_patterns = ["_build", "_generated", "node_modules", "**/.ipynb_checkpoints", "README.md"]
 source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-nb"}
 
-# The chapters are shown as committed: executing them takes about 15 CPU minutes.
+# The chapters are shown as committed: executing them takes about 19 CPU minutes.
 nb_execution_mode = "off"
 nb_merge_streams = True
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]
