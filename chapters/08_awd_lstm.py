@@ -132,10 +132,10 @@ print("kept occurrences:", kept.astype(int), "(a word is kept or dropped everywh
 # %% [markdown]
 # ### AR and TAR: penalties on the activations
 #
-# **AR** adds `alpha * mean(h²)` to the loss (keep the LSTM's outputs small, applied after the
-# output dropout), **TAR** adds `beta * mean((h[t] - h[t-1])²)` (keep them from jumping
-# between steps, applied before it). In the builder they are `ar=` and `tar=`; the layer,
-# `ActivationRegularization`, calls them `alpha` and `beta` as the paper does.
+# **AR** adds `ar * mean(h²)` to the loss (keep the LSTM's outputs small, applied after the
+# output dropout), **TAR** adds `tar * mean((h[t] - h[t-1])²)` (keep them from jumping
+# between steps, applied before it); the paper calls the two coefficients α and β. The
+# builder's `ar=`/`tar=` and the layer, `ActivationRegularization`, use the same names.
 
 # %%
 h = np.random.default_rng(1).normal(size=(2, 6, 4)).astype("float32")
@@ -143,7 +143,7 @@ ar_mine = np.mean(h ** 2)
 tar_mine = np.mean((h[:, 1:] - h[:, :-1]) ** 2)
 np.testing.assert_allclose(float(regkeras.regularizers.ar_penalty(h)), ar_mine, rtol=1e-6)
 np.testing.assert_allclose(float(regkeras.regularizers.tar_penalty(h)), tar_mine, rtol=1e-6)
-reg = regkeras.ActivationRegularization(alpha=2.0, beta=1.0)
+reg = regkeras.ActivationRegularization(ar=2.0, tar=1.0)
 reg(h, training=True)
 np.testing.assert_allclose(float(sum(reg.losses)), 2 * ar_mine + tar_mine, rtol=1e-5)
 print(f"AR {ar_mine:.3f}, TAR {tar_mine:.3f}, added to the loss: {2 * ar_mine + tar_mine:.3f}")

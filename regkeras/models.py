@@ -203,9 +203,10 @@ def build_language_model(
         zoneout_h: Float in [0, 1), the same for the hidden state. (`zoneout`, their former
             form, a rate for both or a pair `(zoneout_c, zoneout_h)`, still works with a
             `DeprecationWarning`.)
-        ar: Non-negative float, AR coefficient alpha (AWD-LSTM: 2): the `alpha` of the
-            `regkeras.ActivationRegularization` layer it adds.
-        tar: Non-negative float, TAR coefficient beta (AWD-LSTM: 1): that layer's `beta`.
+        ar: Non-negative float, AR coefficient (the paper's alpha; AWD-LSTM: 2): the `ar` of
+            the `regkeras.ActivationRegularization` layer it adds.
+        tar: Non-negative float, TAR coefficient (the paper's beta; AWD-LSTM: 1): that
+            layer's `tar`.
         tie_weights: Boolean; compute the logits with the transposed embedding matrix (plus a
             bias). Needs the last layer's units equal to `embedding_dim` (pass a list of
             `units`, e.g. `[256, 256, 64]` with `embedding_dim=64`); otherwise ValueError.
@@ -405,12 +406,12 @@ def _graph(spec):
 
     # Activation penalties around the output dropout, then the softmax layer.
     if spec.tar > 0.0:
-        x = ActivationRegularization(beta=spec.tar, name="tar")(x)
+        x = ActivationRegularization(tar=spec.tar, name="tar")(x)
     if spec.rate("output") > 0.0:
         x = _dropout_layer(spec.rate("output"), spec.variational, _seed_for(seed, 2),
                            "output_dropout")(x)
     if spec.ar > 0.0:
-        x = ActivationRegularization(alpha=spec.ar, name="ar")(x)
+        x = ActivationRegularization(ar=spec.ar, name="ar")(x)
     if spec.tie_weights:
         x = embedding(x, reverse=True)
     else:
@@ -529,8 +530,8 @@ def _spec_from_layers(model):
         "layer_norm": layer_norm,
         "zoneout_c": zoneout_c,
         "zoneout_h": zoneout_h,
-        "ar": float(layers["ar"].alpha) if "ar" in layers else 0.0,
-        "tar": float(layers["tar"].beta) if "tar" in layers else 0.0,
+        "ar": float(layers["ar"].ar) if "ar" in layers else 0.0,
+        "tar": float(layers["tar"].tar) if "tar" in layers else 0.0,
         "tie_weights": "softmax" not in layers,
         "l2": _l2_of(embedding, "embeddings_regularizer"),
         "stateful": stateful,

@@ -3,14 +3,16 @@
 Merity, Keskar & Socher (2017), "Regularizing and Optimizing LSTM Language Models", add two
 penalties on the hidden states of the last LSTM layer to the training loss:
 
-* AR  = alpha * mean(h_t ** 2): keeps activations small. Applied to the *dropped* outputs.
-* TAR = beta * mean((h_t - h_{t-1}) ** 2): keeps the hidden state from jumping between steps.
+* AR  = ar * mean(h_t ** 2): keeps activations small. Applied to the *dropped* outputs.
+* TAR = tar * mean((h_t - h_{t-1}) ** 2): keeps the hidden state from jumping between steps.
   Applied to the *undropped* outputs (the difference of two dropped states is mostly noise).
 
 `ActivationRegularization` is an identity layer that adds the penalty with `add_loss` during
 training; place one after the dropout for AR and one before it for TAR, as
 `regkeras.build_language_model` does. The plain functions compute the unscaled means.
 """
+
+import warnings
 
 import keras
 from keras import ops
@@ -39,7 +41,7 @@ def _step_weights(outputs, mask):
 
 
 def ar_penalty(outputs, mask=None):
-    """Mean squared activation, the AR term of Merity et al. (2017) before scaling by alpha.
+    """Mean squared activation, the AR term of Merity et al. (2017) before scaling by `ar`.
 
     Averages `h ** 2` over the features, then over the valid (unmasked) time steps of every
     sequence in the batch. Without a mask this is simply `mean(h ** 2)`.
@@ -65,7 +67,7 @@ def ar_penalty(outputs, mask=None):
 
 
 def tar_penalty(outputs, mask=None):
-    """Mean squared step-to-step change, the TAR term of Merity et al. (2017) before beta.
+    """Mean squared step-to-step change, the TAR term of Merity et al. (2017) before `tar` (beta).
 
     Averages `(h_t - h_{t-1}) ** 2` over the features, then over the pairs of consecutive
     steps that are both valid, so no difference is taken across padding.
@@ -95,21 +97,24 @@ def tar_penalty(outputs, mask=None):
 class ActivationRegularization(keras.layers.Layer):
     """Adds the AR and TAR penalties of Merity et al. (2017) to the loss; passes its input through.
 
-    In training, adds `alpha * ar_penalty(h) + beta * tar_penalty(h)` to the model's losses
+    In training, adds `ar * ar_penalty(h) + tar * tar_penalty(h)` to the model's losses
     (`model.losses`, which `fit` adds to the data loss), honouring a Keras mask: padded steps
     count for neither term and no difference is taken across them. At inference it adds
-    nothing. The output is always the input unchanged. Following the paper, use `alpha` on the
-    dropped outputs of the last LSTM layer and `beta` on its undropped outputs (two layers).
+    nothing. The output is always the input unchanged. Following the paper, use `ar` on the
+    dropped outputs of the last LSTM layer and `tar` on its undropped outputs (two layers).
+    The names are those of `build_language_model`'s and `LanguageModelSpec`'s switches; the
+    paper calls the coefficients alpha and beta, which this layer accepted before (they still
+    work, with a `DeprecationWarning`, and saved models that use them load unchanged).
 
     Standalone: copy `regularizers.py`, `validation.py` from `regkeras/` into one package folder
     of your project; they import each other relatively and need only Keras
     (`tests/test_standalone.py` checks this).
 
     Args:
-        alpha: Non-negative float, the AR coefficient (Merity et al. use 2); called `ar` in
-            `build_language_model` and `LanguageModelSpec`.
-        beta: Non-negative float, the TAR coefficient (Merity et al. use 1); called `tar`
-            there.
+        ar: Non-negative float, the AR coefficient (the paper's alpha; Merity et al. use 2).
+        tar: Non-negative float, the TAR coefficient (the paper's beta; Merity et al. use 1).
+        alpha: Deprecated name of `ar`.
+        beta: Deprecated name of `tar`.
         **kwargs: Base layer keyword arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -123,16 +128,37 @@ class ActivationRegularization(keras.layers.Layer):
     Example:
 
     >>> h = keras.Input((None, 8))
-    >>> tar = ActivationRegularization(beta=1.0)(h)              # on the raw LSTM output
+    >>> tar = ActivationRegularization(tar=1.0)(h)               # on the raw LSTM output
     >>> dropped = keras.layers.Dropout(0.4)(tar)
-    >>> ar = ActivationRegularization(alpha=2.0)(dropped)        # on the dropped output
+    >>> ar = ActivationRegularization(ar=2.0)(dropped)           # on the dropped output
     """
 
-    def __init__(self, alpha=0.0, beta=0.0, **kwargs):
+    def __init__(self, ar=0.0, tar=0.0, *, alpha=None, beta=None, **kwargs):
         super().__init__(**kwargs)
-        self.alpha = check_non_negative("alpha", alpha)
-        self.beta = check_non_negative("beta", beta)
+        ar = _renamed("alpha", alpha, "ar", ar)
+        tar = _renamed("beta", beta, "tar", tar)
+        self.ar = check_non_negative("ar", ar)
+        self.tar = check_non_negative("tar", tar)
         self.supports_masking = True
+
+    @property
+    def alpha(self):
+        """Deprecated name of `ar`."""
+        return self.ar
+
+    @property
+    def beta(self):
+        """Deprecated name of `tar`."""
+        return self.tar
+
+    @classmethod
+    def from_config(cls, config):
+        # Files saved before the rename hold `alpha`/`beta`: they load without a warning.
+        config = dict(config)
+        for old, new in (("alpha", "ar"), ("beta", "tar")):
+            if old in config:
+                config[new] = config.pop(old)
+        return cls(**config)
 
     def build(self, input_shape):
         if len(input_shape) != 3:
@@ -143,16 +169,16 @@ class ActivationRegularization(keras.layers.Layer):
         self.built = True
 
     def penalty(self, inputs, mask=None):
-        """The loss this layer adds in training: `alpha * AR + beta * TAR` (float32 scalar)."""
+        """The loss this layer adds in training: `ar * AR + tar * TAR` (float32 scalar)."""
         total = ops.zeros((), dtype="float32")
-        if self.alpha:
-            total = total + self.alpha * ar_penalty(inputs, mask)
-        if self.beta:
-            total = total + self.beta * tar_penalty(inputs, mask)
+        if self.ar:
+            total = total + self.ar * ar_penalty(inputs, mask)
+        if self.tar:
+            total = total + self.tar * tar_penalty(inputs, mask)
         return total
 
     def call(self, inputs, training=False, mask=None):
-        if training and (self.alpha or self.beta):
+        if training and (self.ar or self.tar):
             self.add_loss(self.penalty(inputs, mask))
         return inputs
 
@@ -160,4 +186,15 @@ class ActivationRegularization(keras.layers.Layer):
         return input_shape
 
     def get_config(self):
-        return {**super().get_config(), "alpha": self.alpha, "beta": self.beta}
+        return {**super().get_config(), "ar": self.ar, "tar": self.tar}
+
+
+def _renamed(old_name, old_value, new_name, new_value):
+    """`new_value`, or `old_value` given under the deprecated `old_name` (with a warning)."""
+    if old_value is None:
+        return new_value
+    if new_value:
+        raise TypeError(f"Give `{new_name}` or its former name `{old_name}`, not both.")
+    warnings.warn(f"`{old_name}` is deprecated; use `{new_name}` (same meaning).",
+                  DeprecationWarning, stacklevel=3)
+    return old_value

@@ -142,10 +142,10 @@ class LanguageModelSpec:
             units, num_layers, cell, dropout, input_dropout, hidden_dropout, output_dropout,
             variational, recurrent_dropout, weight_dropout, embedding_dropout, layer_norm,
             zoneout_c, zoneout_h, ar, tar, tie_weights, l2, stateful, batch_size, seq_len,
-            mask_zero, output, fused_lstm, seed, name): as in `build_language_model`. Two
-            names differ from a layer's: `dropout` is the rate of the dropout layers between
-            the layers (Zaremba's placement), not a Keras recurrent layer's `dropout=` (its
-            input dropout); `ar`/`tar` are `ActivationRegularization`'s `alpha`/`beta`.
+            mask_zero, output, fused_lstm, seed, name): as in `build_language_model`. One
+            name means something else on a layer: `dropout` is the rate of the dropout layers
+            between the layers (Zaremba's placement), not a Keras recurrent layer's
+            `dropout=` (its input dropout); `ar`/`tar` are `ActivationRegularization`'s.
         zoneout: Deprecated, the former form of `zoneout_c`/`zoneout_h` (a rate for both or
             a `(cell_rate, hidden_rate)` pair); it warns. Saved specs that have it load
             without a warning.

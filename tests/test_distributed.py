@@ -73,9 +73,9 @@ SCRIPT = textwrap.dedent(
         h = LayerNormLSTM(8, return_sequences=True, seed=3)(h)
         h = WeightDropLSTM(8, weight_dropout=rate, return_sequences=True, seed=4)(h)
         h = ZoneoutLSTM(E, zoneout_c=rate, zoneout_h=rate / 2, return_sequences=True, seed=5)(h)
-        h = ActivationRegularization(beta=1.0, name="tar")(h)
+        h = ActivationRegularization(tar=1.0, name="tar")(h)
         h = LockedDropout(rate, seed=6)(h)
-        h = ActivationRegularization(alpha=2.0, name="ar")(h)
+        h = ActivationRegularization(ar=2.0, name="ar")(h)
         return keras.Model(ids, embedding(h, reverse=True))
 
     class BatchLosses(keras.callbacks.Callback):
@@ -150,7 +150,7 @@ SCRIPT = textwrap.dedent(
         ids = keras.Input((T,), dtype="int32")
         h = keras.layers.Embedding(V, E, embeddings_regularizer=keras.regularizers.L2(1e-2))(ids)
         h = ProjectedLSTM(8, return_sequences=True, kernel_regularizer="l2", seed=0)(h)
-        h = ActivationRegularization(alpha=200.0, beta=100.0)(h)
+        h = ActivationRegularization(ar=200.0, tar=100.0)(h)
         return keras.Model(ids, keras.layers.Dense(V)(h))
 
     keras.utils.set_random_seed(2)

@@ -164,13 +164,13 @@ def test_embedding_dropout_flags(seed, mask_zero, reverse_dtype):
 
 
 @FAST
-@given(alpha=anything, beta=st.one_of(st.just(0.0), anything))
-def test_activation_regularization_coefficients(alpha, beta):
-    bad = [n for n, v in (("alpha", alpha), ("beta", beta)) if not is_finite_non_negative(v)]
-    build = lambda: rk.ActivationRegularization(alpha=alpha, beta=beta)  # noqa: E731
+@given(ar=anything, tar=st.one_of(st.just(0.0), anything))
+def test_activation_regularization_coefficients(ar, tar):
+    bad = [n for n, v in (("ar", ar), ("tar", tar)) if not is_finite_non_negative(v)]
+    build = lambda: rk.ActivationRegularization(ar=ar, tar=tar)  # noqa: E731
     if not bad:
         layer = build()
-        assert layer.get_config()["alpha"] == float(alpha)
+        assert layer.get_config()["ar"] == float(ar)
         return
     with pytest.raises((ValueError, TypeError)) as info:
         build()
@@ -298,7 +298,7 @@ def _test_named_bad_units(value):
 WRONG_INPUT_RANK_IS_A_CLEAR_ERROR_CASES = [
     (lambda: rk.LockedDropout(0.5), (2, 3)),
     (lambda: rk.LockedDropout(0.5), (2, 3, 4, 5)),
-    (lambda: rk.ActivationRegularization(alpha=1.0), (2, 3)),
+    (lambda: rk.ActivationRegularization(ar=1.0), (2, 3)),
     (lambda: rk.ProjectedLSTM(4), (2, 3)),
     (lambda: rk.WeightDropLSTM(4), (2, 3, 4, 5)),
     (lambda: rk.ZoneoutLSTM(4), (3,)),

@@ -1,5 +1,6 @@
 """AR / TAR (Merity et al. 2017): penalties against NumPy, masking, training only, fit, config."""
 
+import warnings
 import keras
 import numpy as np
 import pytest
@@ -68,7 +69,7 @@ def test_tar_of_single_steps_is_zero():
 
 def test_layer_is_identity_and_adds_loss_only_in_training(batch):
     h, mask = batch
-    layer = ActivationRegularization(alpha=2.0, beta=1.0)
+    layer = ActivationRegularization(ar=2.0, tar=1.0)
     out = layer(h, mask=mask, training=True)
     np.testing.assert_array_equal(np_(out), h)
     assert len(layer.losses) == 1
@@ -79,9 +80,9 @@ def test_layer_is_identity_and_adds_loss_only_in_training(batch):
     assert layer.losses == []  # inference: nothing added
 
 
-def test_alpha_and_beta_act_separately(batch):
+def test_ar_and_tar_act_separately(batch):
     h, _ = batch
-    ar_only, tar_only = ActivationRegularization(alpha=3.0), ActivationRegularization(beta=0.5)
+    ar_only, tar_only = ActivationRegularization(ar=3.0), ActivationRegularization(tar=0.5)
     ar_only(h, training=True)
     tar_only(h, training=True)
     np.testing.assert_allclose(float(ar_only.losses[0]), 3.0 * ref_ar(h), rtol=1e-5)
@@ -94,7 +95,7 @@ def test_alpha_and_beta_act_separately(batch):
 def test_layer_reads_the_keras_mask_in_a_model():
     ids = keras.Input((None,), dtype="int32")
     vectors = keras.layers.Embedding(10, 4, mask_zero=True, name="emb")(ids)
-    out = ActivationRegularization(alpha=1.0, beta=1.0)(vectors)
+    out = ActivationRegularization(ar=1.0, tar=1.0)(vectors)
     model = keras.Model(ids, out)
     batch = np.array([[1, 2, 3, 0, 0], [4, 5, 0, 0, 0]])
     model(batch, training=True)
@@ -107,7 +108,7 @@ def test_layer_reads_the_keras_mask_in_a_model():
 def test_fit_adds_the_penalty_to_the_data_loss():
     inputs = keras.Input((4, 3))
     dense = keras.layers.Dense(3, name="dense")
-    outputs = ActivationRegularization(alpha=2.0, beta=1.0)(dense(inputs))
+    outputs = ActivationRegularization(ar=2.0, tar=1.0)(dense(inputs))
     model = keras.Model(inputs, outputs)
     model.compile(keras.optimizers.SGD(learning_rate=0.0), loss="mse")
     rng = np.random.default_rng(1)
@@ -123,7 +124,7 @@ def test_fit_adds_the_penalty_to_the_data_loss():
 def test_penalty_gradient_flows_to_activations(gradients):
     hv = np.random.default_rng(2).normal(size=(2, 5, 3))
     h = keras.Variable(hv.astype("float32"))
-    layer = ActivationRegularization(alpha=2.0, beta=1.0)
+    layer = ActivationRegularization(ar=2.0, tar=1.0)
 
     def penalty():
         layer(h, training=True)
@@ -131,7 +132,7 @@ def test_penalty_gradient_flows_to_activations(gradients):
         return layer.losses[0]
 
     _, _, (grad,) = gradients(penalty, [h])
-    # d/dh of alpha * mean(h^2) alone would be 2 * alpha * h / n; TAR adds its own part.
+    # d/dh of ar * mean(h^2) alone would be 2 * ar * h / n; TAR adds its own part.
     assert np.abs(grad).min() > 0
     n = hv.size
     diff = hv[:, 1:] - hv[:, :-1]
@@ -143,24 +144,42 @@ def test_penalty_gradient_flows_to_activations(gradients):
 
 
 def test_config_round_trip():
-    layer = ActivationRegularization(alpha=2.0, beta=1.0, name="artar")
+    layer = ActivationRegularization(ar=2.0, tar=1.0, name="artar")
     clone = ActivationRegularization.from_config(layer.get_config())
     assert clone.get_config() == layer.get_config()
-    assert (clone.alpha, clone.beta) == (2.0, 1.0)
+    assert (clone.ar, clone.tar) == (2.0, 1.0)
 
 
-@pytest.mark.parametrize("kwargs, match", [(dict(alpha=-1.0), "alpha"), (dict(beta=-0.1), "beta"),
-                                           (dict(alpha=float("nan")), "alpha")])
+def test_former_names_alpha_beta_still_work():
+    with pytest.warns(DeprecationWarning, match="`alpha` is deprecated; use `ar`"):
+        layer = ActivationRegularization(alpha=2.0, tar=1.0)
+    assert (layer.ar, layer.tar) == (2.0, 1.0) and (layer.alpha, layer.beta) == (2.0, 1.0)
+    assert "alpha" not in layer.get_config() and layer.get_config()["ar"] == 2.0
+    with pytest.raises(TypeError, match="`tar` or its former name `beta`"):
+        ActivationRegularization(tar=1.0, beta=1.0)
+
+
+def test_config_saved_with_alpha_beta_loads_silently():
+    old = {**ActivationRegularization(name="artar").get_config(), "alpha": 2.0, "beta": 1.0}
+    del old["ar"], old["tar"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        clone = ActivationRegularization.from_config(old)
+    assert (clone.ar, clone.tar) == (2.0, 1.0)
+
+
+@pytest.mark.parametrize("kwargs, match", [(dict(ar=-1.0), "ar"), (dict(tar=-0.1), "tar"),
+                                           (dict(ar=float("nan")), "ar")])
 def test_rejects_negative_coefficients(kwargs, match):
     with pytest.raises(ValueError, match=match):
         ActivationRegularization(**kwargs)
 
 
 def test_rejects_bad_types_and_rank():
-    with pytest.raises(TypeError, match="beta"):
-        ActivationRegularization(beta="1")
+    with pytest.raises(TypeError, match="tar"):
+        ActivationRegularization(tar="1")
     with pytest.raises(ValueError, match="rank 3"):
-        ActivationRegularization(alpha=1.0)(np.ones((2, 3), "float32"), training=True)
+        ActivationRegularization(ar=1.0)(np.ones((2, 3), "float32"), training=True)
     with pytest.raises(ValueError, match="outputs"):
         ar_penalty(np.ones((2, 3), "float32"))
 
@@ -168,7 +187,7 @@ def test_rejects_bad_types_and_rank():
 def test_mixed_precision_penalty_is_float32():
     keras.mixed_precision.set_global_policy("mixed_bfloat16")
     try:
-        layer = ActivationRegularization(alpha=1.0, beta=1.0)
+        layer = ActivationRegularization(ar=1.0, tar=1.0)
         h = np.random.default_rng(3).normal(size=(2, 4, 3)).astype("float32")
         out = layer(h, training=True)
         assert keras.backend.standardize_dtype(out.dtype) == "bfloat16"

@@ -24,7 +24,7 @@ LAYERS = {
     "LockedDropout": ("dropout", "LockedDropout(0.5, seed=1)", "np.ones((2, 5, 3), 'float32')"),
     "EmbeddingDropout": ("dropout", "EmbeddingDropout(9, 4, rate=0.2, seed=1)",
                          "np.arange(10).reshape(2, 5) % 9"),
-    "ActivationRegularization": ("regularizers", "ActivationRegularization(alpha=2.0, beta=1.0)",
+    "ActivationRegularization": ("regularizers", "ActivationRegularization(ar=2.0, tar=1.0)",
                                  "np.ones((2, 5, 3), 'float32')"),
     "ProjectedLSTM": ("recurrent", "ProjectedLSTM(4, dropout=0.1, return_sequences=True)",
                       "np.ones((2, 5, 3), 'float32')"),

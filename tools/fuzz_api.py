@@ -462,7 +462,7 @@ def targets():
            lambda c: {"units": 3},
            _scalars(units=(POSITIVE_INT, HUGE), epsilon=POSITIVE, return_sequences=FLAG)),
         _t("regularizers.ActivationRegularization", lambda c: c.rk.ActivationRegularization,
-           lambda c: {}, _scalars(alpha=NON_NEGATIVE, beta=NON_NEGATIVE)),
+           lambda c: {}, _scalars(ar=NON_NEGATIVE, tar=NON_NEGATIVE)),
         _t("regularizers.ar_penalty", lambda c: c.rk.ar_penalty,
            lambda c: {"outputs": np.ones((2, 3, 4), "float32")},
            _explicit(("outputs", "rank 2", np.ones((2, 3), "float32"), ValueError),
