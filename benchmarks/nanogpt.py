@@ -50,7 +50,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import numpy as np  # noqa: E402
 
-# nanoGPT README's CPU recipe ("I only have a macbook"), minus its max_iters.
+# nanoGPT README's CPU recipe ("I only have a macbook"): its config file, then its flags minus
+# max_iters. The config file matters: without it train.py keeps its GPT-2 defaults
+# (gradient_accumulation_steps 40, learning rate 6e-4, 2,000 warm-up iterations), 40 times the
+# work per iteration and another optimizer.
+RECIPE_CONFIG = os.path.join("config", "train_shakespeare_char.py")
 NANOGPT_RECIPE = {
     "device": "cpu", "compile": False, "eval_iters": 20, "log_interval": 1,
     "block_size": 64, "batch_size": 12, "n_layer": 4, "n_head": 4, "n_embd": 128,
@@ -115,7 +119,7 @@ def write_nanogpt_data(folder, text, train_part):
 def check_checkout(path):
     """The nanoGPT checkout's absolute path, or a ValueError saying what is missing."""
     path = os.path.abspath(os.path.expanduser(path))
-    missing = [f for f in ("train.py", "model.py", "configurator.py")
+    missing = [f for f in ("train.py", "model.py", "configurator.py", RECIPE_CONFIG)
                if not os.path.isfile(os.path.join(path, f))]
     if missing:
         raise ValueError(f"`--nanogpt` must be a checkout of karpathy/nanoGPT; {path} lacks "
@@ -134,18 +138,20 @@ def checkout_commit(path):
 
 
 def make_workdir(checkout, root):
-    """A folder to run nanoGPT in: its three files linked, and a `data/` of our own.
+    """A folder to run nanoGPT in: its files and `config/` linked, and a `data/` of our own.
 
-    nanoGPT reads `configurator.py` and `data/<dataset>/` relative to the working directory,
-    so it runs here instead of inside the checkout, which stays untouched.
+    nanoGPT reads `configurator.py`, the config file and `data/<dataset>/` relative to the
+    working directory, so it runs here instead of inside the checkout, which stays untouched.
     """
-    for name in ("train.py", "model.py", "configurator.py"):
+    for name in ("train.py", "model.py", "configurator.py", "config"):
         os.symlink(os.path.join(checkout, name), os.path.join(root, name))
     return root
 
 
 def nanogpt_command(python, overrides):
-    return [python, "train.py"] + [f"--{key}={value}" for key, value in overrides.items()]
+    """train.py with the README's config file, then `overrides` as flags (the flags win)."""
+    return ([python, "train.py", RECIPE_CONFIG]
+            + [f"--{key}={value}" for key, value in overrides.items()])
 
 
 def parse_log(lines):

@@ -88,11 +88,22 @@ def test_a_folder_that_is_not_a_checkout_is_refused(nanogpt, tmp_path, capsys):
     assert "karpathy/nanoGPT" in capsys.readouterr().err
 
 
+def test_a_checkout_without_the_readme_config_is_refused(nanogpt, tmp_path):
+    # Without config/train_shakespeare_char.py train.py would run its GPT-2 defaults
+    # (40 micro-batches per iteration): not the README's CPU recipe.
+    checkout = _stand_in_checkout(tmp_path / "nanoGPT")
+    os.remove(checkout / "config" / "train_shakespeare_char.py")
+    with pytest.raises(ValueError, match="train_shakespeare_char.py"):
+        nanogpt.check_checkout(checkout)
+
+
 STAND_IN_TRAIN = '''
 import os, sys, time
 import numpy as np
 exec(open("configurator.py").read())
-flags = dict(arg[2:].split("=", 1) for arg in sys.argv[1:])
+assert sys.argv[1] == os.path.join("config", "train_shakespeare_char.py")  # the README's recipe
+assert os.path.isfile(sys.argv[1])
+flags = dict(arg[2:].split("=", 1) for arg in sys.argv[2:])
 data = os.path.join("data", flags["dataset"])
 train = np.fromfile(os.path.join(data, "train.bin"), dtype=np.uint16)
 assert len(train) > 0 and flags["block_size"] == "64" and flags["batch_size"] == "12"
@@ -112,6 +123,8 @@ def _stand_in_checkout(root):
     (root / "train.py").write_text(STAND_IN_TRAIN)
     (root / "configurator.py").write_text("# the stand-in reads its flags itself\n")
     (root / "model.py").write_text("")
+    (root / "config").mkdir()
+    (root / "config" / "train_shakespeare_char.py").write_text("gradient_accumulation_steps = 1\n")
     return root
 
 
