@@ -379,12 +379,6 @@ class MCDropoutPrediction:
     samples: np.ndarray | None = None
 
 
-def _softmax(z):
-    z = z - np.max(z, axis=-1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=-1, keepdims=True)
-
-
 def _entropy(probs):
     """Entropy in nats along the last axis (0 log 0 counted as 0)."""
     return -(probs * np.log(np.clip(probs, 1e-30, None))).sum(axis=-1)
