@@ -6,7 +6,8 @@ import keras
 import numpy as np
 import pytest
 
-from regkeras.metrics import BitsPerCharacter, Perplexity, bits_per_char, perplexity
+from regkeras.metrics import (BitsPerCharacter, CrossEntropy, Perplexity, bits_per_char,
+                              perplexity)
 
 
 def _np_token_nats(y_true, y_pred, from_logits=True):
@@ -66,10 +67,14 @@ def test_metrics_accumulate_over_batches(from_logits):
         batches = [(y, np.exp(p) / np.exp(p).sum(-1, keepdims=True)) for y, p in batches]
     ppl = Perplexity(from_logits=from_logits)
     bpc = BitsPerCharacter(from_logits=from_logits)
+    xent = CrossEntropy(from_logits=from_logits)
+    keras_xent = keras.metrics.SparseCategoricalCrossentropy(from_logits=from_logits)
     for y, p in batches:
-        ppl.update_state(y, p)
-        bpc.update_state(y, p)
+        for metric in (ppl, bpc, xent, keras_xent):
+            metric.update_state(y, p)
     nats = np.concatenate([_np_token_nats(y, p, from_logits).ravel() for y, p in batches])
+    assert float(xent.result()) == pytest.approx(nats.mean(), rel=1e-5)
+    assert float(xent.result()) == pytest.approx(float(keras_xent.result()), rel=1e-5)
     assert float(ppl.result()) == pytest.approx(np.exp(nats.mean()), rel=1e-5)
     assert float(bpc.result()) == pytest.approx(nats.mean() / np.log(2), rel=1e-5)
     # Mean over tokens, not the mean of per-batch perplexities.
@@ -78,6 +83,7 @@ def test_metrics_accumulate_over_batches(from_logits):
     ppl.reset_state()
     assert float(ppl.result()) == pytest.approx(1.0)
     assert float(BitsPerCharacter().result()) == 0.0
+    assert float(CrossEntropy().result()) == 0.0
 
 
 def test_sample_weight_ignore_class_and_mask():
@@ -119,7 +125,7 @@ def test_metric_validation_and_config_round_trip():
         Perplexity(from_logits="yes")
     with pytest.raises(TypeError, match="ignore_class"):
         BitsPerCharacter(ignore_class=1.5)
-    for cls in (Perplexity, BitsPerCharacter):
+    for cls in (CrossEntropy, Perplexity, BitsPerCharacter):
         metric = cls(from_logits=False, ignore_class=0, name="m")
         config = metric.get_config()
         assert config["from_logits"] is False and config["ignore_class"] == 0
@@ -129,6 +135,7 @@ def test_metric_validation_and_config_round_trip():
             keras.saving.serialize_keras_object(metric))
         assert type(restored) is cls and restored.get_config() == config
     assert keras.saving.get_registered_name(Perplexity) == "regkeras>Perplexity"
+    assert keras.saving.get_registered_name(CrossEntropy) == "regkeras>CrossEntropy"
 
 
 def test_metrics_in_training_equal_transformed_loss():
@@ -142,10 +149,11 @@ def test_metrics_in_training_equal_transformed_loss():
     model = keras.Model(inputs, logits)
     model.compile(optimizer="adam",
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=[Perplexity(), BitsPerCharacter()])
+                  metrics=[CrossEntropy(), Perplexity(), BitsPerCharacter()])
     history = model.fit(x, y, batch_size=4, epochs=1, verbose=0)
-    assert {"loss", "perplexity", "bits_per_char"} <= set(history.history)
+    assert {"loss", "cross_entropy", "perplexity", "bits_per_char"} <= set(history.history)
     result = model.evaluate(x, y, batch_size=8, verbose=0, return_dict=True)
+    assert result["cross_entropy"] == pytest.approx(result["loss"], rel=1e-5)
     assert result["perplexity"] == pytest.approx(perplexity(result["loss"]), rel=1e-5)
     assert result["bits_per_char"] == pytest.approx(bits_per_char(result["loss"]), rel=1e-5)
 
@@ -158,7 +166,7 @@ def test_mixed_precision_logits():
     try:
         m = Perplexity()
         m.update_state(y, keras.ops.cast(logits, "float16"))
-        assert m.result().dtype == "float32"
+        assert keras.backend.standardize_dtype(m.result().dtype) == "float32"
     finally:
         keras.config.set_dtype_policy(previous)
     nats = _np_token_nats(y, logits.astype(np.float16))
@@ -183,3 +191,18 @@ def test_plot_history_has_one_home_and_the_old_address():
     from regkeras import callbacks, plotting
 
     assert regkeras.plot_history is plotting.plot_history is callbacks.plot_history
+
+
+def test_callbacks_in_auto_mode_minimize_the_metrics():
+    """Keras' EarlyStopping finds out from the metric that lower is better."""
+    x = np.random.default_rng(4).integers(0, 5, size=(8, 4))
+    inputs = keras.Input((4,), dtype="int32")
+    logits = keras.layers.Dense(5)(keras.layers.Embedding(5, 3)(inputs))
+    model = keras.Model(inputs, logits)
+    model.compile(optimizer="adam",
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=[CrossEntropy(name="xent"), Perplexity(), BitsPerCharacter()])
+    stoppers = [keras.callbacks.EarlyStopping(monitor=f"val_{name}", patience=2)
+                for name in ("xent", "perplexity", "bits_per_char")]
+    model.fit(x, x, validation_data=(x, x), epochs=2, verbose=0, callbacks=stoppers)
+    assert all(stopper.monitor_op is keras.ops.less for stopper in stoppers)

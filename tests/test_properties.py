@@ -907,7 +907,7 @@ def test_metric_constructors():
 
 
 def _test_metric_constructors(kwargs, match, exception):
-    for cls in (rk.Perplexity, rk.BitsPerCharacter):
+    for cls in (rk.CrossEntropy, rk.Perplexity, rk.BitsPerCharacter):
         with pytest.raises(exception, match=match) as info:
             cls(**kwargs)
         assert type(info.value) is exception

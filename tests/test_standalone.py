@@ -94,8 +94,8 @@ def test_copied_files_work_without_regkeras(name, tmp_path):
 def test_every_public_layer_says_what_to_copy():
     for name in ("LockedDropout", "EmbeddingDropout", "ActivationRegularization",
                  "ProjectedLSTMCell", "ProjectedLSTM", "WeightDropLSTM", "ZoneoutLSTMCell",
-                 "ZoneoutLSTM", "LayerNormLSTMCell", "LayerNormLSTM", "Perplexity",
-                 "BitsPerCharacter"):
+                 "ZoneoutLSTM", "LayerNormLSTMCell", "LayerNormLSTM", "CrossEntropy",
+                 "Perplexity", "BitsPerCharacter"):
         files = _files_named_in_docstring(getattr(rk, name))
         for file in files:
             source = (ROOT / "regkeras" / file).read_text()

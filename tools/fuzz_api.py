@@ -424,6 +424,9 @@ def targets():
         _t("metrics.Perplexity", lambda c: c.rk.Perplexity, lambda c: {},
            _scalars(from_logits=FLAG, ignore_class=optional(_integer_any),
                     name=optional(TEXT))),
+        _t("metrics.CrossEntropy", lambda c: c.rk.CrossEntropy, lambda c: {},
+           _scalars(from_logits=FLAG, ignore_class=optional(_integer_any),
+                    name=optional(TEXT))),
         # --- layers
         _t("dropout.LockedDropout", lambda c: c.rk.LockedDropout, lambda c: {"rate": 0.5},
            _scalars(rate=RATE, seed=SEED)),
