@@ -10,6 +10,7 @@ the same budget, one after the other in one run, and scores both on the same tes
     python benchmarks/nanogpt.py --nanogpt ~/nanoGPT                 # 2.5, 10, 30 minutes
     python benchmarks/nanogpt.py --nanogpt ~/nanoGPT --budgets 2.5 --out out/nanogpt
     python benchmarks/nanogpt.py --nanogpt ~/nanoGPT --smoke         # seconds; checks the path
+    python benchmarks/nanogpt.py --models regkeras --budgets 2.5 --seed 1   # regkeras only
 
 What is compared, and how (documented so that it can be argued with):
 
@@ -18,7 +19,10 @@ What is compared, and how (documented so that it can be argued with):
   the text nanoGPT's own `prepare.py` holds out as its validation split. nanoGPT trains on
   its first 90 % (our validation part included), regkeras on the first 80 %, so nanoGPT runs
   twice per budget: on its own split (`train part 90`, its "val" = our test) and on ours
-  (`train part 80`, its "val" = our validation part, test kept out), like for like.
+  (`train part 80`, its "val" = our validation part, test kept out), like for like, and
+  so can regkeras (`--train-parts 80 90`): on 90 % its validation part is trained on, so it
+  keeps its last weights instead of the best-validation ones (with the cosine schedule the
+  last step is the best one in every regularized 80 % run recorded).
 * **The budget.** nanoGPT has no wall-clock stop, so a probe of `PROBE_ITERS` iterations
   measures its time per iteration on this machine, and the run gets
   ``max_iters = lr_decay_iters = budget / time per iteration`` (as its README pairs them), and
@@ -64,6 +68,7 @@ WINDOW = 64
 PROBE_ITERS = 60
 PROBE_SETTLE = 10  # iterations left out of the timing (warm-up, first allocations)
 TRAIN_PARTS = (80, 90)
+MODELS = ("nanogpt", "regkeras")
 SMOKE_BUDGET_MIN = 0.1
 DATASET = "regkeras_shakespeare"
 
@@ -75,6 +80,11 @@ _EVAL_LINE = re.compile(r"^step (\d+): train loss ([\d.]+), val loss ([\d.]+)")
 # nanoGPT's data, from regkeras' split
 
 
+def check_train_part(train_part):
+    if train_part not in TRAIN_PARTS:
+        raise ValueError(f"`train_part` must be one of {TRAIN_PARTS}, got {train_part!r}.")
+
+
 def nanogpt_parts(text, train_part):
     """`(train, val, test)` texts for a nanoGPT run on the first `train_part` % of `text`.
 
@@ -83,8 +93,7 @@ def nanogpt_parts(text, train_part):
     """
     from regkeras.data import split_text
 
-    if train_part not in TRAIN_PARTS:
-        raise ValueError(f"`train_part` must be one of {TRAIN_PARTS}, got {train_part!r}.")
+    check_train_part(train_part)
     train, val, test = split_text(text)
     if train_part == 90:
         return train + val, test, test
@@ -298,15 +307,37 @@ def nanogpt_row(checkout, text, train_part, budget_min, *, root, smoke=False, lo
 # regkeras' side
 
 
-def regkeras_row(budget_min, corpus, *, smoke=False, seed=0, log=print):
+def regkeras_corpus(corpus, train_part):
+    """The corpus a regkeras run on the first `train_part` % trains on.
+
+    80: regkeras' own split. 90: nanoGPT's, the validation part appended to the training part
+    (the split is contiguous, so that is exactly the first 90 %); the validation part stays
+    as the split the run logs, but it is no longer held out, so the run keeps its last weights
+    instead of choosing the best-validation ones.
+    """
+    import numpy as np
+    import regkeras
+
+    check_train_part(train_part)
+    if train_part == 80:
+        return corpus
+    return regkeras.data.Corpus(corpus.vocab, np.concatenate([corpus.train_ids, corpus.val_ids]),
+                                corpus.val_ids, corpus.test_ids,
+                                name=f"{corpus.name} (train part 90 %)")
+
+
+def regkeras_row(budget_min, corpus, *, train_part=80, smoke=False, seed=0, log=print):
     """`benchmarks/quality.py`'s regularized recipe for the budget, scored both ways."""
     quality = _load_quality()
-    row = quality.run_one("regularized", budget_min, corpus, seed=seed, smoke=smoke, log=log,
-                          score_windows=WINDOW)
+    row = quality.run_one("regularized", budget_min, regkeras_corpus(corpus, train_part),
+                          seed=seed, smoke=smoke, log=log, score_windows=WINDOW,
+                          keep_best=train_part == 80)
     return {
-        "model": "regkeras (train part 80 %)",
+        "model": f"regkeras (train part {train_part} %)",
         "budget_min": budget_min,
-        "train_part": 80,
+        "train_part": train_part,
+        "seed": seed,
+        "weights": "best validation" if train_part == 80 else "last",
         "iterations": row["steps"],
         "tokens": row["tokens"],
         "train_s": row["elapsed_s"],
@@ -357,22 +388,32 @@ def format_table(rows):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--nanogpt", required=True, help="path of a karpathy/nanoGPT checkout")
+    parser.add_argument("--nanogpt", default=None,
+                        help="path of a karpathy/nanoGPT checkout (needed to run nanoGPT)")
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS,
+                        help="which side(s) to run")
     parser.add_argument("--budgets", type=float, nargs="+", default=[2.5, 10.0, 30.0],
                         help="wall-clock minutes per run")
     parser.add_argument("--train-parts", type=int, nargs="+", default=list(TRAIN_PARTS),
-                        choices=TRAIN_PARTS, help="nanoGPT on the first 80 and/or 90 %%")
+                        choices=TRAIN_PARTS,
+                        help="train on the first 80 and/or 90 %% (regkeras on 90 %% keeps its "
+                             "last weights: its validation part is trained on)")
     parser.add_argument("--out", default=None, help="folder for nanogpt.json")
     parser.add_argument("--smoke", action="store_true",
                         help="tiny models, 6-second budgets, slices of the text")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0,
+                        help="regkeras' seed (nanoGPT's train.py fixes its own: 1337)")
     parser.add_argument("--score-checkpoint", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--test-bin", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    try:
-        checkout = check_checkout(args.nanogpt)
-    except ValueError as error:
-        parser.error(str(error))
+    checkout = None
+    if "nanogpt" in args.models or args.score_checkpoint:
+        if args.nanogpt is None:
+            parser.error("--nanogpt PATH is needed to run nanoGPT (or pass --models regkeras)")
+        try:
+            checkout = check_checkout(args.nanogpt)
+        except ValueError as error:
+            parser.error(str(error))
     if args.score_checkpoint:
         return _score_checkpoint_main(checkout, args.score_checkpoint, args.test_bin)
     if any(not b > 0 for b in args.budgets):
@@ -390,20 +431,21 @@ def main(argv=None):
                                       corpus.val_ids[:3_000], corpus.test_ids[:3_000],
                                       name="tiny_shakespeare (smoke slice)")
         budgets = [SMOKE_BUDGET_MIN]
-    machine = {**quality.machine_info(), "nanogpt_commit": checkout_commit(checkout)}
+    machine = {**quality.machine_info(),
+               "nanogpt_commit": checkout_commit(checkout) if checkout else None}
     print(f"Machine: {machine}")
     print(f"Load average at start: {quality.load_average()}")
     rows = []
     for budget in budgets:
-        # Interleaved: nanoGPT on the first train part, regkeras, nanoGPT on the other.
-        order = [("nanogpt", p) for p in args.train_parts[:1]] + [("regkeras", 80)] + \
-                [("nanogpt", p) for p in args.train_parts[1:]]
+        # Interleaved: for each train part, nanoGPT then regkeras.
+        order = [(who, part) for part in args.train_parts for who in MODELS
+                 if who in args.models]
         for who, part in order:
-            print(f"{who} @ {budget:g} min" + (f", train part {part} %" if who == "nanogpt"
-                                               else ""))
+            print(f"{who} @ {budget:g} min, train part {part} %")
             sys.stdout.flush()
             if who == "regkeras":
-                rows.append(regkeras_row(budget, corpus, smoke=args.smoke, seed=args.seed))
+                rows.append(regkeras_row(budget, corpus, train_part=part, smoke=args.smoke,
+                                         seed=args.seed))
                 continue
             with tempfile.TemporaryDirectory(prefix="nanogpt-") as root:
                 rows.append(nanogpt_row(checkout, text, part, budget, root=root,

@@ -406,12 +406,13 @@ def apply_overrides(recipe, overrides):
 
 
 def run_one(recipe_name, budget_min, corpus, *, max_tokens=None, seed=0, smoke=False,
-            overrides=None, score_windows=None, log=print):
+            overrides=None, score_windows=None, keep_best=True, log=print):
     """Build, train within the budget, evaluate once. Returns the result row (a dict).
 
     With `score_windows=N` the test split is also scored the way a transformer with an
     N-token block is (``test_loss_window``): independent windows of N characters, every
-    position scored, from a zero state (`benchmarks/nanogpt.py`).
+    position scored, from a zero state (`benchmarks/nanogpt.py`). With `keep_best=False` the
+    last weights are scored (for a run that trains on its validation split too).
     """
     recipe = RECIPES[min(RECIPES, key=lambda b: abs(b - budget_min))]
     if overrides:
@@ -428,7 +429,7 @@ def run_one(recipe_name, budget_min, corpus, *, max_tokens=None, seed=0, smoke=F
         + describe_recipe(recipe_name, recipe))
     stats = train_within_budget(
         model, recipe, corpus, budget_s=budget_s, max_tokens=max_tokens, seed=seed,
-        val_windows=8 if smoke else VAL_SUBSET_WINDOWS, log=log)
+        val_windows=8 if smoke else VAL_SUBSET_WINDOWS, keep_best=keep_best, log=log)
     # After the clock: the splits with the best weights (train: a subset as large as val).
     val_x, val_y = context_windows(corpus.val_ids)
     test_x, test_y = context_windows(corpus.test_ids)

@@ -88,6 +88,29 @@ def test_a_folder_that_is_not_a_checkout_is_refused(nanogpt, tmp_path, capsys):
     assert "karpathy/nanoGPT" in capsys.readouterr().err
 
 
+def test_nanogpt_needs_its_path_and_regkeras_alone_does_not(nanogpt, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        nanogpt.main(["--models", "nanogpt", "--smoke"])
+    assert exit_info.value.code == 2 and "--nanogpt PATH" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        nanogpt.main(["--models", "gpt4", "--smoke"])
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_regkeras_on_90_percent_trains_on_the_validation_part_too(nanogpt):
+    import regkeras
+
+    corpus = regkeras.data.corpus_from_text(TEXT, name="t")
+    assert nanogpt.regkeras_corpus(corpus, 80) is corpus
+    wide = nanogpt.regkeras_corpus(corpus, 90)
+    train90 = nanogpt.nanogpt_parts(TEXT, 90)[0]
+    assert corpus.vocab.decode(wide.train_ids) == train90  # exactly nanoGPT's training text
+    np.testing.assert_array_equal(wide.test_ids, corpus.test_ids)
+    np.testing.assert_array_equal(wide.val_ids, corpus.val_ids)  # logged, no longer held out
+    with pytest.raises(ValueError, match="train_part"):
+        nanogpt.regkeras_corpus(corpus, 85)
+
+
 def test_a_checkout_without_the_readme_config_is_refused(nanogpt, tmp_path):
     # Without config/train_shakespeare_char.py train.py would run its GPT-2 defaults
     # (40 micro-batches per iteration): not the README's CPU recipe.
@@ -144,7 +167,9 @@ def test_the_harness_end_to_end_with_a_stand_in_checkout(nanogpt, tmp_path, monk
     rows = result["rows"]
     assert [r["model"] for r in rows] == ["nanoGPT (train part 80 %)",
                                          "regkeras (train part 80 %)",
-                                         "nanoGPT (train part 90 %)"]
+                                         "nanoGPT (train part 90 %)",
+                                         "regkeras (train part 90 %)"]
+    assert [r["weights"] for r in rows[1::2]] == ["best validation", "last"]
     # 0.1 min at the stand-in's 4 ms per iteration: 1,500 iterations of 12 x 64 tokens.
     assert rows[0]["iterations"] == 1500 and rows[0]["tokens"] == 1500 * 12 * 64
     assert rows[0]["train_s"] == pytest.approx(1501 * 0.004)
