@@ -610,8 +610,9 @@ def _without_autotune(dataset):
     an iterator cannot be destroyed until that thread wakes, which stalled the end of `fit` by
     up to 3.8 s (every second run of a chapter's ablation on 2 cores; `py-spy` showed the main
     thread in `~LogicalThreadWrapper`), and its periodic work takes CPU from training. The
-    `AUTOTUNE` values above stay meaningful without it: the map runs on as many threads as
-    there are cores and the prefetch buffer tunes itself.
+    `AUTOTUNE` values in `window_dataset` stay meaningful without it: the map runs on as many
+    threads as there are cores and the prefetch buffer tunes itself. Datasets built from these
+    (`take`, `concatenate` in `training_windows`) inherit the option.
     """
     import tensorflow as tf
 
@@ -1003,4 +1004,4 @@ def training_windows(ids, seq_len, batch_size, seed, first_epoch, epochs, steps_
     dataset = epoch_windows(first_epoch)
     for epoch in range(first_epoch + 1, epochs):
         dataset = dataset.concatenate(epoch_windows(epoch))
-    return _without_autotune(dataset), steps
+    return dataset, steps  # window_dataset's options (no autotuning) carry through
