@@ -157,10 +157,24 @@ def make_workdir(checkout, root):
     return root
 
 
-def nanogpt_command(python, overrides):
-    """train.py with the README's config file, then `overrides` as flags (the flags win)."""
-    return ([python, "train.py", RECIPE_CONFIG]
-            + [f"--{key}={value}" for key, value in overrides.items()])
+# train.py seeds PyTorch once, with `torch.manual_seed(1337 + seed_offset)` (seed_offset is
+# the DDP rank). For seed N > 0 it is started through this wrapper, which adds N to that seed
+# (initialization and batch sampling both follow it) without touching nanoGPT's files.
+_SEEDED_TRAIN = (
+    "import runpy, sys, torch\n"
+    "offset = int(sys.argv.pop(1))\n"
+    "_manual_seed = torch.manual_seed\n"
+    "torch.manual_seed = lambda seed: _manual_seed(seed + offset)\n"
+    "sys.argv[0] = 'train.py'\n"
+    "runpy.run_path('train.py', run_name='__main__')\n"
+)
+
+
+def nanogpt_command(python, overrides, seed=0):
+    """train.py with the README's config file, then `overrides` as flags (the flags win);
+    with `seed` N > 0, train.py's own seed (1337) moved to 1337 + N."""
+    start = [python, "train.py"] if seed == 0 else [python, "-c", _SEEDED_TRAIN, str(seed)]
+    return start + [RECIPE_CONFIG] + [f"--{key}={value}" for key, value in overrides.items()]
 
 
 def parse_log(lines):
@@ -190,11 +204,11 @@ def iterations_for(budget_s, per_iteration_s):
     return max(1, int(budget_s / per_iteration_s))
 
 
-def run_nanogpt(workdir, overrides, *, timeout_s, python=sys.executable, log=print):
+def run_nanogpt(workdir, overrides, *, timeout_s, seed=0, python=sys.executable, log=print):
     """Run nanoGPT's `train.py` in `workdir`; returns `(wall_s, output lines)`."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     start = time.perf_counter()
-    run = subprocess.run(nanogpt_command(python, overrides), cwd=workdir, env=env,
+    run = subprocess.run(nanogpt_command(python, overrides, seed), cwd=workdir, env=env,
                          capture_output=True, text=True, timeout=timeout_s)
     wall = time.perf_counter() - start
     lines = run.stdout.splitlines()
@@ -254,8 +268,9 @@ def window_batches(ids, window=WINDOW):
     return np.ascontiguousarray(windows[:, :-1]), np.ascontiguousarray(windows[:, 1:])
 
 
-def nanogpt_row(checkout, text, train_part, budget_min, *, root, smoke=False, log=print):
-    """Probe, train within the budget, score: one nanoGPT result row."""
+def nanogpt_row(checkout, text, train_part, budget_min, *, root, smoke=False, seed=0,
+                log=print):
+    """Probe, train within the budget, score: one nanoGPT result row (torch seed 1337 + seed)."""
     data = os.path.join(root, "data", DATASET)
     write_nanogpt_data(data, text, train_part)
     make_workdir(checkout, root)
@@ -277,7 +292,7 @@ def nanogpt_row(checkout, text, train_part, budget_min, *, root, smoke=False, lo
     # evaluation included) is its training clock, charged like regkeras' (after start-up).
     run = {**base, "max_iters": iterations, "lr_decay_iters": iterations,
            "eval_interval": iterations, "log_interval": 1}
-    wall, lines = run_nanogpt(root, run, timeout_s=max(600, 3 * budget_s), log=log)
+    wall, lines = run_nanogpt(root, run, timeout_s=max(600, 3 * budget_s), seed=seed, log=log)
     times, evals = parse_log(lines)
     last_step, own_train, own_val = evals[-1]
     scores = score_checkpoint(checkout, os.path.join(base["out_dir"], "ckpt.pt"),
@@ -285,6 +300,7 @@ def nanogpt_row(checkout, text, train_part, budget_min, *, root, smoke=False, lo
     tokens = iterations * recipe["batch_size"] * recipe["block_size"]
     return {
         "model": f"nanoGPT (train part {train_part} %)",
+        "seed": seed,
         "budget_min": budget_min,
         "train_part": train_part,
         "iterations": iterations,
@@ -403,7 +419,8 @@ def main(argv=None):
     parser.add_argument("--smoke", action="store_true",
                         help="tiny models, 6-second budgets, slices of the text")
     parser.add_argument("--seed", type=int, default=0,
-                        help="regkeras' seed (nanoGPT's train.py fixes its own: 1337)")
+                        help="regkeras' seed, and nanoGPT's as 1337 + SEED (0: train.py as "
+                             "published)")
     parser.add_argument("--score-checkpoint", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--test-bin", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -450,7 +467,7 @@ def main(argv=None):
                 continue
             with tempfile.TemporaryDirectory(prefix="nanogpt-") as root:
                 rows.append(nanogpt_row(checkout, text, part, budget, root=root,
-                                        smoke=args.smoke))
+                                        smoke=args.smoke, seed=args.seed))
     table = format_table(rows)
     print()
     print(table)

@@ -222,18 +222,44 @@ def context_windows(ids, context=EVAL_CONTEXT, scored=EVAL_SCORED, max_windows=N
     return windows[:, :-1], windows[:, 1:]
 
 
+def summed_cross_entropy(logits, targets):
+    """The cross-entropy (nats) of `targets` under `logits`, summed, in float64."""
+    logits = np.asarray(logits, dtype=np.float64)
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    log_norm = np.log(np.exp(shifted).sum(axis=-1))
+    picked = np.take_along_axis(shifted, targets[..., None], axis=-1)[..., 0]
+    return float(np.sum(log_norm - picked))
+
+
 def heldout_loss(model, x, y, scored=EVAL_SCORED, batch_size=64):
     """Mean cross-entropy (nats) of the last `scored` positions of every window, dropout off."""
     total, count = 0.0, 0
     for start in range(0, len(x), batch_size):
         xb, yb = x[start:start + batch_size], y[start:start + batch_size]
-        logits = np.asarray(model.predict_on_batch(xb), dtype=np.float64)[:, -scored:]
         targets = yb[:, -scored:]
-        shifted = logits - logits.max(axis=-1, keepdims=True)
-        log_norm = np.log(np.exp(shifted).sum(axis=-1))
-        picked = np.take_along_axis(shifted, targets[..., None], axis=-1)[..., 0]
-        total += float(np.sum(log_norm - picked))
+        total += summed_cross_entropy(model.predict_on_batch(xb)[:, -scored:], targets)
         count += targets.size
+    return total / count
+
+
+def carried_loss(model, ids, recipe, streams=16, seq_len=EVAL_CONTEXT + EVAL_SCORED):
+    """Mean cross-entropy (nats) of the whole of `ids` read with the state carried.
+
+    A stateful copy of `model` with `streams` rows reads `ids` as `streams` contiguous streams
+    (`regkeras.bptt_dataset`), `seq_len` characters per call, its state carried from call to
+    call and reset once: every character is scored, with all the text of its stream before it
+    as context (Zaremba et al.'s and char-rnn's evaluation). Dropout is off.
+    """
+    seq_len = min(seq_len, len(ids) // streams - 1)  # (a short split: shorter calls)
+    reader = with_policy(recipe, lambda: model.spec.replace(stateful=True, batch_size=streams)
+                         .build())
+    reader.set_weights(model.get_weights())
+    regkeras.reset_states(reader)
+    total, count = 0.0, 0
+    streams_of_ids = regkeras.bptt_dataset(np.asarray(ids, np.int32), seq_len, streams)
+    for x, y in streams_of_ids.as_numpy_iterator():
+        total += summed_cross_entropy(reader.predict_on_batch(x), y)
+        count += y.size
     return total / count
 
 
@@ -250,12 +276,57 @@ def random_batches(ids, batch_size, seq_len, seed):
         yield windows[:, :-1], windows[:, 1:]
 
 
+def carried_batches(ids, batch_size, seq_len, seed):
+    """Endless `(x, y, new_pass)` batches for truncated backpropagation through time.
+
+    Each pass over `ids` starts at a random offset below `seq_len` (so window boundaries move
+    from pass to pass) and reads them as `regkeras.bptt_dataset` does: `batch_size` contiguous
+    streams, `seq_len` tokens at a time, row `i` of one batch continuing row `i` of the one
+    before. `new_pass` is True on a pass's first batch, where the model's states are reset.
+    """
+    ids = np.asarray(ids, dtype=np.int32)
+    rng = np.random.default_rng(seed)
+    while True:
+        offset = int(rng.integers(0, seq_len))
+        passes = regkeras.bptt_dataset(ids[offset:], seq_len, batch_size).as_numpy_iterator()
+        for k, (x, y) in enumerate(passes):
+            yield x, y, k == 0
+
+
+def carries_state(recipe):
+    """Whether the recipe trains with its state carried across batches (truncated BPTT)."""
+    batches = recipe.get("batches", "random")
+    if batches not in ("random", "carried"):
+        raise ValueError(f"`batches` must be 'random' or 'carried'. Received: batches={batches!r}")
+    return batches == "carried"
+
+
+def scoring_twin(model, recipe):
+    """A stateless copy of a stateful `model` (any batch size, zero state every call), for
+    held-out scoring; `model` itself otherwise. Weights are copied by the caller."""
+    if not model.spec.stateful:
+        return model
+    return with_policy(recipe, lambda: model.spec.replace(stateful=False, batch_size=None).build())
+
+
+def with_policy(recipe, make):
+    """`make()` with the recipe's Keras dtype policy (e.g. "mixed_bfloat16") set meanwhile."""
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(recipe.get("dtype_policy", "float32"))
+    try:
+        return make()
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
 def build(recipe_name, recipe, vocab_size, seed):
     """The compiled model of one recipe (the baseline drops every regularizer)."""
     regularizers = recipe["regularizers"] if recipe_name == "regularized" else {}
     weight_decay = recipe["weight_decay"] if recipe_name == "regularized" else 0.0
-    model = regkeras.build_language_model(vocab_size, **recipe["model"], **regularizers,
-                                          seed=seed)
+    # "carried" batches train a stateful model of the recipe's batch size.
+    stateful = {"stateful": True, "batch_size": recipe["batch_size"]} if carries_state(recipe) else {}
+    model = with_policy(recipe, lambda: regkeras.build_language_model(
+        vocab_size, **recipe["model"], **regularizers, **stateful, seed=seed))
     optimizer = regkeras.make_adamw(recipe["learning_rate"], weight_decay, model=model,
                                     **recipe.get("optimizer", {}))
     model.compile(optimizer=optimizer,
@@ -272,6 +343,10 @@ def describe_recipe(recipe_name, recipe):
     extras = recipe.get("optimizer", {})
     if extras:
         head += " (" + ", ".join(f"{k} {v}" for k, v in extras.items()) + ")"
+    if carries_state(recipe):
+        head += ", state carried across batches (truncated BPTT)"
+    if recipe.get("dtype_policy", "float32") != "float32":
+        head += f", {recipe['dtype_policy']}"
     if recipe_name == "baseline":
         return head + "; no regularization"
     regs = ", ".join(f"{k} {v}" for k, v in recipe["regularizers"].items())
@@ -290,14 +365,20 @@ def train_within_budget(model, recipe, corpus, *, budget_s=None, max_tokens=None
 
     Validates at each of `eval_fractions` of the run and at its end on `val_windows` windows
     of the validation split. Returns a dict of measurements; the model ends with its
-    best-validation weights when `keep_best`, else with its last weights.
+    best-validation weights when `keep_best`, else with its last weights. With the recipe's
+    `"batches": "carried"` the model is stateful (truncated BPTT, `carried_batches`) and a
+    stateless copy with its weights does the validation (`scoring_twin`).
     """
     if (budget_s is None) == (max_tokens is None):
         raise ValueError("Give exactly one of `budget_s` and `max_tokens`.")
     batch, seq_len = recipe["batch_size"], recipe["seq_len"]
     tokens_per_step = batch * seq_len
     val_x, val_y = context_windows(corpus.val_ids, context, scored, max_windows=val_windows)
-    batches = random_batches(corpus.train_ids, batch, seq_len, seed)
+    if carries_state(recipe):
+        batches = carried_batches(corpus.train_ids, batch, seq_len, seed)
+    else:
+        batches = ((x, y, False) for x, y in random_batches(corpus.train_ids, batch, seq_len, seed))
+    scorer = scoring_twin(model, recipe)
     optimizer = model.optimizer
 
     use_ema = bool(getattr(optimizer, "use_ema", False))
@@ -313,7 +394,9 @@ def train_within_budget(model, recipe, corpus, *, budget_s=None, max_tokens=None
             current = [v.numpy() for v in model.trainable_variables]
             optimizer.finalize_variable_values(model.trainable_variables)
         try:
-            loss = heldout_loss(model, val_x, val_y, scored=scored)
+            if scorer is not model:
+                scorer.set_weights(model.get_weights())
+            loss = heldout_loss(scorer, val_x, val_y, scored=scored)
             improved = math.isfinite(loss) and loss < best["val_loss"]
             return loss, (model.get_weights() if improved else None)
         finally:
@@ -355,7 +438,9 @@ def train_within_budget(model, recipe, corpus, *, budget_s=None, max_tokens=None
             continue
         optimizer.learning_rate.assign(
             lr_at(fraction, recipe["learning_rate"], recipe["warmup"], recipe["final_lr"]))
-        x, y = next(batches)
+        x, y, new_pass = next(batches)
+        if new_pass:
+            regkeras.reset_states(model)
         t_step = time.perf_counter()
         logs = model.train_on_batch(x, y, return_dict=True)
         train_seconds += time.perf_counter() - t_step
@@ -390,8 +475,10 @@ def apply_overrides(recipe, overrides):
     """`recipe` with `overrides` applied: {"learning_rate": 1e-2, "model.units": 512, ...}.
 
     Dotted keys reach into the nested dicts (`model`, `regularizers`, and `optimizer`: extra
-    `keras.optimizers.AdamW` arguments such as `beta_2` or `use_ema`); for exploring recipes
-    from the command line (`--set`) without editing `RECIPES`.
+    `keras.optimizers.AdamW` arguments such as `beta_2` or `use_ema`); `dtype_policy` (e.g.
+    `"mixed_bfloat16"`) sets the layers' Keras dtype policy, `batches` (`"random"` windows or
+    `"carried"`: truncated BPTT, see `carried_batches`) how the training text is read. For exploring recipes from the
+    command line (`--set`) without editing `RECIPES`.
     """
     recipe = json.loads(json.dumps(recipe))  # a deep copy
     for key, value in overrides.items():
@@ -399,20 +486,23 @@ def apply_overrides(recipe, overrides):
         target = recipe
         for part in path:
             target = target.setdefault(part, {})
-        if not path and leaf not in recipe and leaf not in ("regularizers", "optimizer"):
+        if not path and leaf not in recipe and leaf not in ("regularizers", "optimizer",
+                                                            "dtype_policy", "batches"):
             raise ValueError(f"--set: unknown recipe key {key!r}; known: {sorted(recipe)}")
         target[leaf] = value
     return recipe
 
 
 def run_one(recipe_name, budget_min, corpus, *, max_tokens=None, seed=0, smoke=False,
-            overrides=None, score_windows=None, keep_best=True, log=print):
+            overrides=None, score_windows=None, score_carried=False, keep_best=True, log=print):
     """Build, train within the budget, evaluate once. Returns the result row (a dict).
 
     With `score_windows=N` the test split is also scored the way a transformer with an
     N-token block is (``test_loss_window``): independent windows of N characters, every
     position scored, from a zero state (`benchmarks/nanogpt.py`). With `keep_best=False` the
-    last weights are scored (for a run that trains on its validation split too).
+    last weights are scored (for a run that trains on its validation split too). With
+    `score_carried` the whole test split is also read with the state carried
+    (``test_loss_carried``, `carried_loss`).
     """
     recipe = RECIPES[min(RECIPES, key=lambda b: abs(b - budget_min))]
     if overrides:
@@ -431,23 +521,28 @@ def run_one(recipe_name, budget_min, corpus, *, max_tokens=None, seed=0, smoke=F
         model, recipe, corpus, budget_s=budget_s, max_tokens=max_tokens, seed=seed,
         val_windows=8 if smoke else VAL_SUBSET_WINDOWS, keep_best=keep_best, log=log)
     # After the clock: the splits with the best weights (train: a subset as large as val).
+    scorer = scoring_twin(model, recipe)
+    if scorer is not model:
+        scorer.set_weights(model.get_weights())
     val_x, val_y = context_windows(corpus.val_ids)
     test_x, test_y = context_windows(corpus.test_ids)
     train_x, train_y = context_windows(corpus.train_ids, max_windows=TRAIN_SUBSET_WINDOWS)
     losses = {
-        "train_loss": heldout_loss(model, train_x, train_y),
-        "val_loss": heldout_loss(model, val_x, val_y),
-        "test_loss": heldout_loss(model, test_x, test_y),
+        "train_loss": heldout_loss(scorer, train_x, train_y),
+        "val_loss": heldout_loss(scorer, val_x, val_y),
+        "test_loss": heldout_loss(scorer, test_x, test_y),
     }
+    if score_carried:
+        losses["test_loss_carried"] = carried_loss(scorer, corpus.test_ids, recipe)
     if score_windows:
         window_x, window_y = context_windows(corpus.test_ids, 0, score_windows)
-        losses["test_loss_window"] = heldout_loss(model, window_x, window_y, scored=score_windows)
+        losses["test_loss_window"] = heldout_loss(scorer, window_x, window_y, scored=score_windows)
     row = {
         "recipe": recipe_name,
         "budget_min": budget_min,
         "max_tokens": max_tokens,
         "description": describe_recipe(recipe_name, recipe),
-        "parameters": int(model.count_params()),
+        "parameters": int(scorer.count_params()),
         **losses,
         "test_bits": losses["test_loss"] / LN2,
         "val_bits": losses["val_loss"] / LN2,
@@ -455,7 +550,11 @@ def run_one(recipe_name, budget_min, corpus, *, max_tokens=None, seed=0, smoke=F
         **stats,
         "budget_s": budget_s,
     }
-    log(f"    -> test {row['test_loss']:.4f} nats ({row['test_bits']:.4f} bits), val "
+    window = (f", window {score_windows}: {row['test_loss_window']:.4f}" if score_windows
+              else "")
+    if score_carried:
+        window += f", carried: {row['test_loss_carried']:.4f}"
+    log(f"    -> test {row['test_loss']:.4f} nats ({row['test_bits']:.4f} bits){window}, val "
         f"{row['val_loss']:.4f}, train {row['train_loss']:.4f}, {row['tokens']:,} tokens in "
         f"{row['elapsed_s']:.1f} s")
     return row
@@ -513,6 +612,11 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=0,
                         help="TensorFlow threads (0: TensorFlow's default, all cores)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--score-windows", type=int, default=0, metavar="N",
+                        help="also score the test split in independent N-character windows "
+                             "from a zero state, every position (a transformer's protocol)")
+    parser.add_argument("--score-carried", action="store_true",
+                        help="also score the whole test split read with the state carried")
     parser.add_argument("--smoke", action="store_true",
                         help="a tiny model on a slice of the corpus for a few seconds")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=JSON",
@@ -552,7 +656,9 @@ def main(argv=None):
         for name in args.recipes:
             max_tokens = int(args.tokens) if args.tokens else None
             rows.append(run_one(name, budget, corpus, max_tokens=max_tokens, seed=args.seed,
-                                smoke=args.smoke, overrides=overrides))
+                                smoke=args.smoke, overrides=overrides,
+                                score_windows=args.score_windows or None,
+                                score_carried=args.score_carried))
             sys.stdout.flush()
     table = format_table(rows)
     print()

@@ -142,6 +142,22 @@ VARIANTS = {
         {"jit_compile": True},
         "projected_xla",
     ),
+    # Mixed precision: the LSTM layers under "mixed_bfloat16" (the embedding and the logits
+    # stay float32, as regkeras.build_language_model keeps its logits): the large products in
+    # bfloat16 (oneDNN, AMX where the CPU has it), the recurrence in float32
+    # (`ProjectedLSTMCell.recurrence_dtype`).
+    "projected_bf16": (
+        'regkeras.ProjectedLSTM(dtype="mixed_bfloat16")',
+        lambda u: regkeras.ProjectedLSTM(u, return_sequences=True, dtype="mixed_bfloat16"),
+        {},
+        None,
+    ),
+    "layer_norm_bf16": (
+        'regkeras.LayerNormLSTM(dtype="mixed_bfloat16")',
+        lambda u: regkeras.LayerNormLSTM(u, return_sequences=True, dtype="mixed_bfloat16"),
+        {},
+        None,
+    ),
     "output_norm": (
         "regkeras.lstm_with_output_norm (keras LSTM + LayerNormalization)",
         lambda u: regkeras.lstm_with_output_norm(u),
@@ -304,6 +320,12 @@ def report(names, batch_size, args, seconds, cpu, faults, modes):
             )
         row += f"{statistics.median(cpu[name]):>12.2f}{statistics.median(faults[name]):>13.0f}"
         print(row)
+    for name in names:
+        full = name[: -len("_bf16")] if name.endswith("_bf16") else None
+        if full in names:
+            ratios = ", ".join(f"{mode} {step[mode][full] / step[mode][name]:.2f}x"
+                               for mode in modes)
+            print(f"mixed_bfloat16 / float32, {full}: {ratios}")
 
 
 def main(argv=None):

@@ -14,7 +14,9 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import sys
+import threading
 
 from regkeras import files  # standard library only: costs --help nothing
 from regkeras.validation import MAX_SEED  # standard library only too
@@ -258,6 +260,7 @@ def compare(args):
     configs = [baseline, regularized]
     results = {}
     for position, config in enumerate(configs, start=1):
+        _raise_if_interrupted()
         print(f"\n[configuration {position} of {len(configs)}] {config.name}: "
               f"{_what_is_regularized(config, corpus, model_kwargs)}; "
               f"{settings['epochs']} epochs"
@@ -274,7 +277,7 @@ def compare(args):
             steps_per_epoch=settings["steps_per_epoch"],
             backup_dir=os.path.join(args.out, "backup") if args.resume else None,
             verbose=2 if args.quiet or not sys.stdout.isatty() else 1,
-            callbacks=_tensorboard(args.tensorboard, config.name),
+            callbacks=_callbacks(args, config.name),
             progress=lambda line: print(line, flush=True),
         )
         row = results[config.name].row
@@ -425,6 +428,62 @@ def _read_config(path):
         raise UserError(f"--config {path!r}: {err}") from None
 
 
+# Ctrl-C that cannot be lost. Python raises KeyboardInterrupt wherever the main thread is when
+# the signal arrives; inside a garbage-collector callback or a `__del__` the exception is
+# printed ("Exception ignored in ...") and dropped, and the run goes on. JAX registers such a
+# callback, and Keras imports JAX whenever it is installed, whatever the backend. So a signal
+# that lands there raises nothing (the traceback Python would print is no use) and is sent
+# again 50 ms later; the handler also records it for a callback that raises it again at the
+# end of the next batch.
+_interrupted = threading.Event()
+REDELIVERY_DELAY_S = 0.05
+
+
+def _where_exceptions_are_dropped(frame):
+    """Whether `frame` runs inside a gc callback or a `__del__` (directly or further up)."""
+    import gc
+
+    callbacks = {getattr(callback, "__code__", None) for callback in gc.callbacks}
+    while frame is not None:
+        if frame.f_code in callbacks or frame.f_code.co_name == "__del__":
+            return True
+        frame = frame.f_back
+    return False
+
+
+def _on_sigint(signum, frame):
+    _interrupted.set()
+    if _where_exceptions_are_dropped(frame):
+        timer = threading.Timer(REDELIVERY_DELAY_S, os.kill, (os.getpid(), signum))
+        timer.daemon = True
+        timer.start()
+        return
+    raise KeyboardInterrupt
+
+
+def _raise_if_interrupted():
+    if _interrupted.is_set():
+        raise KeyboardInterrupt
+
+
+def _interrupt_callback():
+    """A Keras callback that raises a recorded Ctrl-C after every batch (see `_on_sigint`)."""
+    import keras
+
+    class RaiseRecordedInterrupt(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            _raise_if_interrupted()
+
+        on_test_batch_end = on_predict_batch_end = on_train_batch_end
+
+    return RaiseRecordedInterrupt()
+
+
+def _callbacks(args, name=None):
+    """The callbacks of every training run: TensorBoard if asked, the Ctrl-C check."""
+    return [*_tensorboard(args.tensorboard, name), _interrupt_callback()]
+
+
 def _tensorboard(directory, name=None):
     """[keras.callbacks.TensorBoard(DIR/NAME)] for `--tensorboard DIR`, else []."""
     if not directory:
@@ -511,7 +570,7 @@ def tune(args):
         steps_per_epoch=settings["steps_per_epoch"], learning_rate=settings["learning_rate"],
         model_kwargs={"units": settings["units"], "num_layers": settings["num_layers"],
                       "embedding_dim": 32},
-        callbacks=_tensorboard(args.tensorboard) or None,
+        callbacks=_callbacks(args),
         verbose=0 if args.quiet else 1)
     if not result.rows:
         print("distributed worker finished its trials; the chief writes the tables")
@@ -595,6 +654,11 @@ def main(argv=None):
     run = {"compare": compare, "tune": tune}[args.command]
     created = False
     lock = None
+    _interrupted.clear()
+    try:
+        previous_handler = signal.signal(signal.SIGINT, _on_sigint)
+    except ValueError:  # not the main thread (an embedding program): leave its handler alone
+        previous_handler = None
     try:
         created = _prepare_out(args.out)
         lock = _lock_out(args)
@@ -624,6 +688,8 @@ def main(argv=None):
     finally:
         if lock is not None:
             lock.release()
+        if previous_handler is not None:
+            signal.signal(signal.SIGINT, previous_handler)
     return 0
 
 

@@ -425,9 +425,18 @@ def lstm_sequence(
     sums for the bias and the norm vectors; `dU` then comes from the whole sequence in one
     large product.
 
+    Mixed precision: `z` may be in a lower precision than the states and `U` (bfloat16 or
+    float16 with float32 states, as the layers run under `mixed_bfloat16`). Each step then
+    runs in the states' dtype: `z` is cast to it, the recurrence, the gates and the saved
+    intermediates stay in it, and the outputs, the gradient for `z` and the large product for
+    `dU` come back in `z`'s dtype. (Each cast is one pass over the whole sequence, outside the
+    time loop: XLA's CPU code converts to and from bfloat16 element by element, and casts
+    inside the compiled loop made a training step slower than these passes do.)
+
     Args:
         z: `(T, batch, 4·units)`, the input term of every step.
-        h0, c0: `(batch, units)` initial states.
+        h0, c0: `(batch, units)` initial states, in the dtype of the recurrence (that of
+            `recurrent_kernel` and the other weights).
         recurrent_kernel: `(units, 4·units)` matrix `U`.
         bias: `(4·units,)` or None (None with `layer_norm`: give `input_beta` instead).
         recurrent_mask: None or `(batch, units)` multiplier of `h_{t-1}` before `U`.
@@ -441,7 +450,8 @@ def lstm_sequence(
             one is asked for after all, then runs the forward loop again first.
 
     Returns:
-        `(outputs, h_T, c_T)`: `outputs` `(T, batch, units)` holds every `h_t`.
+        `(outputs, h_T, c_T)`: `outputs` `(T, batch, units)` holds every `h_t`; all three in
+        `z`'s dtype.
 
     Example:
 
@@ -456,7 +466,8 @@ def lstm_sequence(
     z, h0, c0, recurrent_kernel, bias, recurrent_mask, keep_c, keep_h = (
         _as_tensor(x) for x in (z, h0, c0, recurrent_kernel, bias, recurrent_mask, keep_c, keep_h)
     )
-    dtype = z.dtype
+    io_dtype = z.dtype  # of z, the outputs and the big products
+    dtype = h0.dtype  # of the recurrence
     sum_dtype = _sum_dtype(dtype)
     epsilon = None
     # The tensors the custom-gradient function takes (and returns gradients for), in order.
@@ -503,7 +514,8 @@ def lstm_sequence(
             h_out, c_out = result[:2]
             return [h_out, *(result[2] if save else [])], [h_out, c_out]
 
-        step_inputs = [a["z"]] + [a[k] for k in per_step_keeps]
+        z_run = ops.cast(a["z"], dtype)  # the whole sequence in the recurrence's dtype
+        step_inputs = [z_run] + [a[k] for k in per_step_keeps]
 
         def forward(save):
             return _time_loop(
@@ -513,12 +525,13 @@ def lstm_sequence(
             )
 
         saved, (_, c_last) = forward(save_for_backward)
-        h_seq = saved[0]
+        h_seq = ops.cast(saved[0], io_dtype)
+        c_out = ops.cast(c_last, io_dtype)
 
         def grad(*upstream_args, upstream=None):
             d_h_seq, dc_last = _split_upstream(upstream_args, upstream, single_output)
             d_h_seq = ops.zeros_like(h_seq) if d_h_seq is None else d_h_seq
-            dc_last = ops.zeros_like(c_last) if dc_last is None else dc_last
+            dc_last = ops.zeros_like(c_last) if dc_last is None else ops.cast(dc_last, dtype)
             saved_ = saved if save_for_backward else forward(True)[0]
             kernel_t = ops.transpose(a["kernel"])
             norm = epsilon is not None
@@ -541,9 +554,9 @@ def lstm_sequence(
                 outputs = [d_z, d_r] if norm else [d_r]
                 return outputs, [dh_prev, dc_prev, *new_sums]
 
-            backward_inputs = [d_h_seq] + saved_[1:]
+            backward_inputs = [ops.cast(d_h_seq, dtype)] + saved_[1:]
             if norm:
-                backward_inputs.append(a["z"])
+                backward_inputs.append(z_run)
             backward_inputs += [a[k] for k in per_step_keeps]
             zero_sums = [ops.zeros(a[k].shape, sum_dtype) for k in summed]
             d_seq, (dh0, dc0, *sums) = _time_loop(
@@ -552,16 +565,20 @@ def lstm_sequence(
                 [ops.zeros_like(a["h0"]), dc_last, *zero_sums],
                 reverse=True,
             )
+            d_seq = [ops.cast(d, io_dtype) for d in d_seq]
             d_z, d_r = (d_seq[0], d_seq[1]) if norm else (d_seq[0], d_seq[0])
             # dU = Σ_t (m ⊙ h_{t-1})ᵀ·d_r_t, with h_0 apart (no copy of the h sequence).
+            # (In z's dtype, like the other large products, then accumulated in U's.)
             h_prev = h_seq[:-1]
-            h_first = a["h0"]
+            h_first = ops.cast(a["h0"], io_dtype)
             if "recurrent_mask" in a:
-                h_prev, h_first = h_prev * a["recurrent_mask"], h_first * a["recurrent_mask"]
+                mask = ops.cast(a["recurrent_mask"], io_dtype)
+                h_prev, h_first = h_prev * mask, h_first * mask
             flat = lambda x: ops.reshape(x, (-1, x.shape[-1]))  # noqa: E731
-            d_kernel = ops.matmul(ops.transpose(h_first), d_r[0])
+            d_kernel = ops.cast(ops.matmul(ops.transpose(h_first), d_r[0]), dtype)
             if h_seq.shape[0] != 1:
-                d_kernel = d_kernel + ops.matmul(ops.transpose(flat(h_prev)), flat(d_r[1:]))
+                product = ops.matmul(ops.transpose(flat(h_prev)), flat(d_r[1:]))
+                d_kernel = d_kernel + ops.cast(product, dtype)
             grads = {"z": d_z, "h0": dh0, "c0": dc0, "kernel": d_kernel}
             for key, total in zip(summed, sums):
                 grads[key] = ops.cast(total, a[key].dtype)
@@ -569,8 +586,8 @@ def lstm_sequence(
             return tuple(grads.get(n, ops.zeros_like(a[n])) for n in names)
 
         if single_output:
-            return ops.concatenate([h_seq, c_last[None]], axis=0), grad
-        return (h_seq, c_last), grad
+            return ops.concatenate([h_seq, c_out[None]], axis=0), grad
+        return (h_seq, c_out), grad
 
     result = run(*[args[n] for n in names])
     h_seq, c_last = (result[:-1], result[-1]) if single_output else result

@@ -103,8 +103,9 @@ class LayerNormLSTMCell(ProjectedLSTMCell):
                 ("beta", self.norm_beta_initializer),
             ):
                 name = f"{prefix}_norm_{suffix}"
-                weight = self.add_weight(
-                    name=name, shape=(size * self.units,), initializer=initializer
+                weight = self.add_weight(  # used in the recurrence's dtype: no autocast
+                    name=name, shape=(size * self.units,), initializer=initializer,
+                    autocast=False,
                 )
                 setattr(self, name, weight)
 
@@ -117,7 +118,8 @@ class LayerNormLSTMCell(ProjectedLSTMCell):
         """
         if training and self.dropout > 0:
             inputs = inputs * self.get_dropout_mask(inputs)
-        return ops.matmul(inputs, center_columns(self.kernel))
+        # Centred in the weight's own precision, then cast for the product.
+        return ops.matmul(inputs, ops.cast(center_columns(self.kernel), self.compute_dtype))
 
     def step_weights(self, h, training=False, recurrent_kernel=None):
         """The weights of the engine's layer-normalized step, made once per call.
@@ -128,16 +130,17 @@ class LayerNormLSTMCell(ProjectedLSTMCell):
         and in training the recurrent-dropout mask.
         """
         weights = super().step_weights(h, training, recurrent_kernel)
-        beta = self.kernel_norm_beta + self.recurrent_norm_beta
+        read = lambda weight: ops.cast(ops.copy(weight), self.recurrence_dtype)  # noqa: E731
+        beta = read(self.kernel_norm_beta) + read(self.recurrent_norm_beta)
         if self.use_bias:
             beta = beta + weights.pop("bias")
         weights.update(
             kernel=center_columns(weights["kernel"]),
-            input_gamma=ops.copy(self.kernel_norm_gamma),
+            input_gamma=read(self.kernel_norm_gamma),
             input_beta=beta,
-            recurrent_gamma=ops.copy(self.recurrent_norm_gamma),
-            state_gamma=ops.copy(self.state_norm_gamma),
-            state_beta=ops.copy(self.state_norm_beta),
+            recurrent_gamma=read(self.recurrent_norm_gamma),
+            state_gamma=read(self.state_norm_gamma),
+            state_beta=read(self.state_norm_beta),
             epsilon=self.norm_epsilon,
         )
         return weights

@@ -222,6 +222,7 @@ class ProjectedLSTMCell(keras.layers.Layer, DropoutRNNCell):
             initializer=self.kernel_initializer,
             regularizer=self.kernel_regularizer,
             constraint=self.kernel_constraint,
+            autocast=False,  # cast by `project_inputs` (see `recurrence_dtype`)
         )
         self.recurrent_kernel = self.add_weight(
             name="recurrent_kernel",
@@ -229,6 +230,7 @@ class ProjectedLSTMCell(keras.layers.Layer, DropoutRNNCell):
             initializer=self.recurrent_initializer,
             regularizer=self.recurrent_regularizer,
             constraint=self.recurrent_constraint,
+            autocast=False,  # the recurrence runs in `recurrence_dtype`
         )
         self.bias = None
         if self.use_bias:
@@ -252,6 +254,7 @@ class ProjectedLSTMCell(keras.layers.Layer, DropoutRNNCell):
                 initializer=bias_initializer,
                 regularizer=self.bias_regularizer,
                 constraint=self.bias_constraint,
+                autocast=False,
             )
 
     def project_inputs(self, inputs, training=False):
@@ -266,7 +269,24 @@ class ProjectedLSTMCell(keras.layers.Layer, DropoutRNNCell):
         """
         if training and self.dropout > 0:
             inputs = inputs * self.get_dropout_mask(inputs)
-        return ops.matmul(inputs, self.kernel)
+        return ops.matmul(inputs, ops.cast(self.kernel, self.compute_dtype))
+
+    @property
+    def recurrence_dtype(self):
+        """The dtype the recurrence runs in: float32 under float16/bfloat16 compute dtypes.
+
+        Under mixed precision (`"mixed_bfloat16"`, `"mixed_float16"`) the large products run
+        in the low-precision compute dtype: `x·W` for the whole sequence, its gradients for
+        `x` and `W`, and `dU` from the whole sequence (see `regkeras.engine.lstm_sequence`).
+        The time loop keeps `h`, `c`, `U`, the gates and the norm statistics in float32: its
+        products are small (`(batch, units) × (units, 4·units)`), compiled loops on CPUs run
+        low precision slower (XLA converts element by element), and a low-precision state
+        loses small updates over long sequences. The outputs and states the layer returns are
+        in the compute dtype again. (docs/architecture.md, "Mixed precision", has the
+        measurements.)
+        """
+        dtype = keras.backend.standardize_dtype(self.compute_dtype)
+        return "float32" if dtype in ("float16", "bfloat16") else dtype
 
     def step_weights(self, h, training=False, recurrent_kernel=None):
         """The weights of the engine's step (`regkeras.engine`), made once per call.
@@ -276,12 +296,14 @@ class ProjectedLSTMCell(keras.layers.Layer, DropoutRNNCell):
         here, once, rather than inside the time loop: a variable used inside the loop is
         read, and its value kept for the backward pass, at every step.
         """
-        weights = {"kernel": _as_tensor(self.recurrent_kernel if recurrent_kernel is None
-                                        else recurrent_kernel)}
+        dtype = self.recurrence_dtype
+        kernel = self.recurrent_kernel if recurrent_kernel is None else recurrent_kernel
+        weights = {"kernel": ops.cast(_as_tensor(kernel), dtype)}
         if self.use_bias:
-            weights["bias"] = ops.copy(self.bias)
+            weights["bias"] = ops.cast(ops.copy(self.bias), dtype)
         if training and self.recurrent_dropout > 0:
-            weights["recurrent_mask"] = self.get_recurrent_dropout_mask(h)
+            # Made from h in the recurrence's dtype: 1 / (1 - rate) exact to float32.
+            weights["recurrent_mask"] = self.get_recurrent_dropout_mask(ops.cast(h, dtype))
         return weights
 
     def sample_zoneout_masks(self, shape):
@@ -307,9 +329,9 @@ class ProjectedLSTMCell(keras.layers.Layer, DropoutRNNCell):
             if rate == 0:
                 weights.append(None)
             elif mask is not None:
-                weights.append(ops.cast(mask, self.compute_dtype))
+                weights.append(ops.cast(mask, self.recurrence_dtype))
             else:
-                weights.append(ops.convert_to_tensor(rate, dtype=self.compute_dtype))
+                weights.append(ops.convert_to_tensor(rate, dtype=self.recurrence_dtype))
         return tuple(weights)
 
     def fused_keep_weights(self, per_step, training=False):
@@ -333,7 +355,7 @@ class ProjectedLSTMCell(keras.layers.Layer, DropoutRNNCell):
         without which a cell with zoneout uses its expectation; `weights`, when given, is
         `step_weights(...)` made once per call by the layer.
         """
-        h_tm1, c_tm1 = states
+        z, h_tm1, c_tm1 = (ops.cast(x, self.recurrence_dtype) for x in (z, *states))
         if weights is None:
             weights = self.step_weights(h_tm1, training, recurrent_kernel)
         keep_c, keep_h = self.keep_weights(keep_c, keep_h)
@@ -342,6 +364,9 @@ class ProjectedLSTMCell(keras.layers.Layer, DropoutRNNCell):
         else:  # other activations: automatic differentiation of the same forward step
             h, c = lstm_step(z, h_tm1, c_tm1, weights, keep_c, keep_h,
                              self.activation, self.recurrent_activation)
+        # Back to the dtype the states came in: the layers start their loop in the
+        # recurrence's dtype, keras.layers.RNN(cell) in the compute dtype.
+        h, c = ops.cast(h, states[0].dtype), ops.cast(c, states[1].dtype)
         return h, [h, c]
 
     # This class's `fused_sequence` computes exactly its `recurrent_step`: the explicit
@@ -391,17 +416,21 @@ class ProjectedLSTMCell(keras.layers.Layer, DropoutRNNCell):
         are the engine's keep weights (zoneout and padding together, made by the layer);
         `weights` is `step_weights(...)`. Returns `(outputs, h_T, c_T)`, outputs time-major.
         """
-        h0, c0 = states
+        recurrence = self.recurrence_dtype
+        h0, c0 = (ops.cast(x, recurrence) for x in states)
         if weights is None:
             weights = self.step_weights(h0, training, recurrent_kernel)
         norm = None
         if "input_gamma" in weights:
-            norm = {k: ops.cast(weights[k], z.dtype) for k in NORM_VECTORS}
+            norm = {k: ops.cast(weights[k], recurrence) for k in NORM_VECTORS}
             norm["epsilon"] = weights["epsilon"]
+        mask = weights.get("recurrent_mask")
+        # z stays in the compute dtype: the engine casts it once for the loop, and returns
+        # the outputs and final states in it.
         return lstm_sequence(
-            z, h0, c0, ops.cast(weights["kernel"], z.dtype), weights.get("bias"),
-            weights.get("recurrent_mask"), keep_c, keep_h, layer_norm=norm,
-            save_for_backward=training,
+            z, h0, c0, ops.cast(weights["kernel"], recurrence),
+            weights.get("bias"), None if mask is None else ops.cast(mask, recurrence),
+            keep_c, keep_h, layer_norm=norm, save_for_backward=training,
         )
 
     def get_initial_state(self, batch_size=None):
@@ -559,7 +588,7 @@ class ProjectedLSTM(keras.layers.RNN):
         """A fresh keep-mask for `U`: shape `(units, 4 * units)`, 1 = kept, 0 = dropped."""
         cell = self.cell
         noise = keras.random.uniform(cell.recurrent_kernel.shape, seed=cell.seed_generator)
-        return ops.cast(noise >= self.weight_dropout, cell.compute_dtype)
+        return ops.cast(noise >= self.weight_dropout, cell.recurrence_dtype)
 
     def draw_per_call(self, time_steps, batch_size, training):
         """Random draws made once per call, before the loop. Subclasses may add their own.
@@ -613,6 +642,9 @@ class ProjectedLSTM(keras.layers.RNN):
             per_call["recurrent_kernel"] = drawn_kernel
 
         names = list(per_step)
+        # The states travel through the loop in the recurrence's dtype (float32 under mixed
+        # precision), as on the fused path; keras.layers.RNN gave them in the compute dtype.
+        initial_state = [ops.cast(s, cell.recurrence_dtype) for s in initial_state]
 
         def step(step_inputs, states):
             z, *rest = step_inputs
@@ -643,7 +675,7 @@ class ProjectedLSTM(keras.layers.RNN):
         cell = self.cell
         keep_c, keep_h = cell.keep_weights(per_step.get("keep_c"), per_step.get("keep_h"))
         if mask is not None:
-            padded = 1.0 - ops.cast(mask[..., None], projected.dtype)  # (T, batch, 1)
+            padded = 1.0 - ops.cast(mask[..., None], cell.recurrence_dtype)  # (T, batch, 1)
             keep_c = padded if keep_c is None else padded + (1.0 - padded) * keep_c
             keep_h = padded if keep_h is None else padded + (1.0 - padded) * keep_h
         if self.go_backwards:

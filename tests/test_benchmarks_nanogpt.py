@@ -10,6 +10,8 @@ checked with a stand-in `model.py` where PyTorch is installed.
 import json
 import os
 import pickle
+import subprocess
+import sys
 import textwrap
 
 import numpy as np
@@ -118,6 +120,20 @@ def test_a_checkout_without_the_readme_config_is_refused(nanogpt, tmp_path):
     os.remove(checkout / "config" / "train_shakespeare_char.py")
     with pytest.raises(ValueError, match="train_shakespeare_char.py"):
         nanogpt.check_checkout(checkout)
+
+
+def test_a_seed_moves_train_pys_own_seed_and_nothing_else(nanogpt, tmp_path):
+    # Stand-ins for train.py and torch (found first on the path: the working directory).
+    (tmp_path / "torch.py").write_text("def manual_seed(seed):\n    print('seed', seed)\n")
+    (tmp_path / "train.py").write_text(
+        "import sys, torch\ntorch.manual_seed(1337)\nprint('argv', sys.argv)\n")
+    for seed, expected in ((0, 1337), (3, 1340)):
+        command = nanogpt.nanogpt_command(sys.executable, {"max_iters": 5}, seed)
+        out = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True,
+                             check=True).stdout
+        assert f"seed {expected}\n" in out
+        config = os.path.join("config", "train_shakespeare_char.py")
+        assert f"argv ['train.py', '{config}', '--max_iters=5']" in out
 
 
 STAND_IN_TRAIN = '''

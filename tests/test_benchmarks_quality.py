@@ -110,6 +110,54 @@ def test_random_batches_are_shifted_windows_of_the_ids(quality):
     np.testing.assert_array_equal(np.diff(x, axis=1), 1)
 
 
+def test_carried_batches_continue_each_stream_and_mark_every_new_pass(quality):
+    ids = np.arange(200, dtype=np.int32)
+    batches = quality.carried_batches(ids, 4, 9, seed=1)
+    x, y, new_pass = next(batches)
+    assert new_pass and x.shape == y.shape == (4, 9)
+    np.testing.assert_array_equal(y, x + 1)
+    starts = []
+    for _ in range(40):
+        x_next, _, again = next(batches)
+        if again:  # a new pass: states are reset, window boundaries moved
+            starts.append(x_next[0, 0])
+        else:  # row i continues row i of the batch before
+            np.testing.assert_array_equal(x_next[:, 0], x[:, -1] + 1)
+        x = x_next
+    assert len(starts) >= 2 and all(0 <= s < 9 for s in starts) and len(set(starts)) > 1
+
+
+def test_recipe_batches_and_dtype_policy_are_checked_and_applied(quality):
+    with pytest.raises(ValueError, match="batches"):
+        quality.carries_state({"batches": "consecutive"})
+    recipe = quality.apply_overrides(quality.RECIPES[2.5], {
+        "model": {"embedding_dim": 8, "units": 16, "num_layers": 1}, "batch_size": 4,
+        "batches": "carried", "dtype_policy": "mixed_bfloat16"})
+    model = quality.build("regularized", recipe, 30, seed=0)
+    assert model.spec.stateful and model.spec.batch_size == 4
+    lstm = [layer for layer in model.layers if isinstance(layer, regkeras.ProjectedLSTM)][0]
+    assert lstm.compute_dtype == "bfloat16"
+    assert keras.mixed_precision.global_policy().name == "float32"  # restored after the build
+    twin = quality.scoring_twin(model, recipe)
+    assert not twin.spec.stateful and twin.layers[1].compute_dtype == "bfloat16"
+    description = quality.describe_recipe("regularized", recipe)
+    assert "truncated BPTT" in description and "mixed_bfloat16" in description
+
+
+def test_carried_loss_scores_the_whole_split_with_the_state_carried(quality):
+    recipe = {"dtype_policy": "float32"}
+    model = regkeras.build_language_model(12, embedding_dim=4, units=8, num_layers=1, seed=0)
+    ids = np.random.default_rng(0).integers(0, 12, 16 * 40 + 1).astype(np.int32)
+    got = quality.carried_loss(model, ids, recipe, streams=16, seq_len=10)
+    # The reference: each stream's first 3 x 10 characters read in one call (carrying the
+    # state between calls is the same as one pass); bptt_dataset reads (40 - 1) // 10 calls.
+    streams = ids[:16 * 40].reshape(16, 40)
+    logits = model.predict(streams[:, :30], verbose=0)
+    targets = streams[:, 1:31]
+    expected = keras.losses.SparseCategoricalCrossentropy(from_logits=True)(targets, logits)
+    np.testing.assert_allclose(got, float(expected), rtol=1e-5)
+
+
 def test_weight_averaging_is_validated_and_the_training_weights_restored(quality):
     corpus = regkeras.load_corpus("recipes", num_words=3000, seed=0)
     recipe = quality.apply_overrides(quality.RECIPES[2.5], {

@@ -323,6 +323,40 @@ def test_an_out_that_cannot_be_a_folder_fails_before_any_training(tmp_path):
     assert time.monotonic() - started < 120  # two start-ups, no training
 
 
+def test_a_ctrl_c_that_python_would_drop_is_delivered_again():
+    """Python drops an exception raised in a garbage-collector callback (JAX registers one, and
+    Keras imports JAX when it is installed): a Ctrl-C landing there raises nothing there, is
+    sent again, and is recorded for the batch-end check too."""
+    import gc
+
+    def interrupt_during_collection(phase, info):
+        if phase == "start":
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.2)  # the handler runs here, inside the gc callback
+
+    cli._interrupted.clear()
+    previous = signal.signal(signal.SIGINT, cli._on_sigint)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            gc.callbacks.append(interrupt_during_collection)
+            try:
+                gc.collect()  # the handler raises nothing in here
+            finally:
+                gc.callbacks.remove(interrupt_during_collection)
+            time.sleep(5)  # the second one ends this
+        assert cli._interrupted.is_set()
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+        model.compile("sgd", "mse")
+        x, y = np.zeros((8, 3), "float32"), np.zeros((8, 1), "float32")
+        with pytest.raises(KeyboardInterrupt):  # and a training run stops at its next batch
+            model.fit(x, y, epochs=1, batch_size=4, verbose=0,
+                      callbacks=[cli._interrupt_callback()])
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        cli._interrupted.clear()
+    model.fit(x, y, epochs=1, batch_size=4, verbose=0, callbacks=[cli._interrupt_callback()])
+
+
 def test_ctrl_c_is_one_line_and_exit_130(tmp_path):
     out = tmp_path / "out"
     proc = subprocess.Popen([sys.executable, "-m", "regkeras", "compare", *TINY_COMPARE,

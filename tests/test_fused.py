@@ -441,6 +441,64 @@ def test_mixed_precision_fused_training_step(kind, mixed_bfloat16):
     assert all(changed)
 
 
+def test_mixed_precision_engine_keeps_the_recurrence_in_the_states_dtype(gradients):
+    """bfloat16 `z` with float32 states and `U`: the loop runs in float32 (the same numbers
+    as an all-float32 run on the bfloat16-rounded `z`), the outputs and the gradient for `z`
+    come back in bfloat16, every other gradient in float32."""
+    rng = np.random.default_rng(0)
+    steps, batch, units = 12, 3, 4
+    z16 = ops.cast(rng.normal(size=(steps, batch, 4 * units)).astype("float32"), "bfloat16")
+    h0, c0 = (rng.normal(size=(batch, units)).astype("float32") for _ in range(2))
+    kernel = rng.normal(0, 0.5, (units, 4 * units)).astype("float32")
+    bias = rng.normal(size=(4 * units,)).astype("float32")
+    weights = ops.convert_to_tensor(rng.normal(size=(steps, batch, units)).astype("float32"))
+    results = []
+    for z in (z16, ops.cast(z16, "float32")):
+        variables = [keras.Variable(z, dtype=z.dtype), keras.Variable(kernel), keras.Variable(bias)]
+
+        def loss():
+            outputs, h, c = lstm_sequence(variables[0], h0, c0, variables[1], variables[2])
+            total = ops.sum(ops.cast(outputs, "float32") * weights) + ops.sum(ops.cast(c, "float32"))
+            return total, (outputs, c)
+
+        results.append(gradients(loss, variables))
+    (_, (out16, c16), grads16), (_, (out32, c32), grads32) = results
+    assert keras.backend.standardize_dtype(out16.dtype) == "bfloat16"
+    assert keras.backend.standardize_dtype(c16.dtype) == "bfloat16"
+    # Equal to the float32 run up to the final rounding to bfloat16 (2**-8 relative).
+    np.testing.assert_allclose(np_(ops.cast(out16, "float32")), np_(out32), rtol=2**-8, atol=2**-9)
+    assert [str(g.dtype) for g in grads16] == ["bfloat16", "float32", "float32"]
+    for got, want, name in zip(grads16, grads32, ("z", "kernel", "bias")):
+        np.testing.assert_allclose(np.asarray(got, "float32"), want, rtol=0.02, atol=0.02 * np.abs(want).max(),
+                                   err_msg=name)
+
+
+@pytest.mark.parametrize("fused_path", [True, False])
+def test_mixed_precision_state_keeps_float32_resolution(fused_path, mixed_bfloat16):
+    """Under mixed_bfloat16 the cell state is carried in float32: 32 increments of 0.002 on
+    c = 1 give 1.064 (a bfloat16 state, whose spacing at 1 is 2**-7, would stay at 1.0)."""
+    steps, units, delta = 32, 2, 0.002
+    layer = regkeras.ProjectedLSTM(units, return_state=True, fused=fused_path)
+    x = np.zeros((1, steps, 3), "float32")
+    layer(x)
+    bias = np.concatenate([np.full(units, 30.0), np.full(units, 30.0),  # i, f: exactly 1
+                           np.full(units, np.arctanh(delta)), np.zeros(units)]).astype("float32")
+    layer.set_weights([np.zeros((3, 4 * units), "float32"),
+                       np.zeros((units, 4 * units), "float32"), bias])
+    assert layer.cell.recurrence_dtype == "float32" and layer.compute_dtype == "bfloat16"
+    start = [np.zeros((1, units), "float32"), np.ones((1, units), "float32")]
+    _, _, c = layer(x, initial_state=start)
+    assert keras.backend.standardize_dtype(c.dtype) == "bfloat16"
+    np.testing.assert_allclose(np_(ops.cast(c, "float32")), 1 + steps * delta, rtol=2**-8)
+
+
+def test_recurrence_dtype_follows_the_compute_dtype():
+    assert regkeras.ProjectedLSTMCell(2).recurrence_dtype == "float32"
+    assert regkeras.ProjectedLSTMCell(2, dtype="float64").recurrence_dtype == "float64"
+    assert regkeras.ProjectedLSTMCell(2, dtype="mixed_float16").recurrence_dtype == "float32"
+    assert regkeras.LayerNormLSTMCell(2, dtype="mixed_bfloat16").recurrence_dtype == "float32"
+
+
 @pytest.mark.tensorflow_only("the XLA-compiled TensorFlow loop runs in tf.function graphs")
 @pytest.mark.parametrize("jit", [True, False])
 @pytest.mark.parametrize("kind", ["zoneout", "layer_norm_dropout"])
