@@ -24,7 +24,9 @@ Choices (documented so they can be argued with):
 * **Schedule that knows the budget.** The learning rate warms up linearly over the first 2% of
   the budget, then follows a cosine from the peak to 5% of it, driven by the *elapsed fraction of
   the budget* (wall time, or tokens with ``--tokens``), so every budget ends annealed. A
-  fixed-epoch schedule cannot fit a wall-clock budget.
+  fixed-epoch schedule cannot fit a wall-clock budget. The wall-time fraction counts from the
+  end of the first step, whose tracing (about 3 s) would otherwise eat the 2.5-minute
+  recipe's whole 3-second warmup (`budget_fraction`; until 2026-12-04 it did).
 * **Batches** are `batch_size` windows of `seq_len` characters at uniformly random offsets of the
   training split (new offsets every step, as in nanoGPT), rather than fixed window boundaries:
   over several epochs the model never sees the same window twice.
@@ -202,6 +204,18 @@ def lr_at(fraction, peak, warmup, final):
     return peak * (final + (1.0 - final) * 0.5 * (1.0 + math.cos(math.pi * progress)))
 
 
+def budget_fraction(spent, first_step, budget):
+    """How far a run of `budget` seconds is, `spent` seconds in, for its schedule and stops.
+
+    The first training step also traces and compiles the step function: 3 s here, as long as
+    the 2.5-minute recipe's whole warmup (2 % of 150 s). So the fraction counts from the end of
+    that step (`first_step` seconds; 0 before it), over what the budget leaves after it: the
+    warmup is spent training, and the budget still charges the tracing.
+    """
+    left = budget - first_step
+    return (spent - first_step) / left if left > 0 else math.inf
+
+
 def context_windows(ids, context=EVAL_CONTEXT, scored=EVAL_SCORED, max_windows=None):
     """`(x, y)` arrays of held-out windows whose last `scored` targets are the ones to score.
 
@@ -324,7 +338,8 @@ def build(recipe_name, recipe, vocab_size, seed):
     regularizers = recipe["regularizers"] if recipe_name == "regularized" else {}
     weight_decay = recipe["weight_decay"] if recipe_name == "regularized" else 0.0
     # "carried" batches train a stateful model of the recipe's batch size.
-    stateful = {"stateful": True, "batch_size": recipe["batch_size"]} if carries_state(recipe) else {}
+    stateful = ({"stateful": True, "batch_size": recipe["batch_size"]} if carries_state(recipe)
+                else {})
     model = with_policy(recipe, lambda: regkeras.build_language_model(
         vocab_size, **recipe["model"], **regularizers, **stateful, seed=seed))
     optimizer = regkeras.make_adamw(recipe["learning_rate"], weight_decay, model=model,
@@ -360,14 +375,16 @@ def describe_recipe(recipe_name, recipe):
 
 def train_within_budget(model, recipe, corpus, *, budget_s=None, max_tokens=None, seed=0,
                         val_windows=VAL_SUBSET_WINDOWS, eval_fractions=EVAL_FRACTIONS,
-                        context=EVAL_CONTEXT, scored=EVAL_SCORED, keep_best=True, log=print):
+                        context=EVAL_CONTEXT, scored=EVAL_SCORED, keep_best=True, scorer=None,
+                        log=print):
     """Train `model` until `budget_s` seconds (or `max_tokens` tokens) are spent.
 
     Validates at each of `eval_fractions` of the run and at its end on `val_windows` windows
     of the validation split. Returns a dict of measurements; the model ends with its
     best-validation weights when `keep_best`, else with its last weights. With the recipe's
     `"batches": "carried"` the model is stateful (truncated BPTT, `carried_batches`) and a
-    stateless copy with its weights does the validation (`scoring_twin`).
+    stateless copy with its weights does the validation: `scorer`, built here by
+    `scoring_twin` unless the caller, who scores with it afterwards too, passes it in.
     """
     if (budget_s is None) == (max_tokens is None):
         raise ValueError("Give exactly one of `budget_s` and `max_tokens`.")
@@ -378,7 +395,8 @@ def train_within_budget(model, recipe, corpus, *, budget_s=None, max_tokens=None
         batches = carried_batches(corpus.train_ids, batch, seq_len, seed)
     else:
         batches = ((x, y, False) for x, y in random_batches(corpus.train_ids, batch, seq_len, seed))
-    scorer = scoring_twin(model, recipe)
+    if scorer is None:
+        scorer = scoring_twin(model, recipe)
     optimizer = model.optimizer
 
     use_ema = bool(getattr(optimizer, "use_ema", False))
@@ -407,13 +425,13 @@ def train_within_budget(model, recipe, corpus, *, budget_s=None, max_tokens=None
     pending = list(eval_fractions)
     curve = []
     best = {"val_loss": math.inf, "weights": None, "step": 0, "elapsed_s": 0.0}
-    step, train_seconds, eval_cost, train_loss = 0, 0.0, 0.0, math.nan
+    step, train_seconds, eval_cost, train_loss, first_step_s = 0, 0.0, 0.0, math.nan, 0.0
     load_start = load_average()
     start = time.perf_counter()
     while True:
         elapsed = time.perf_counter() - start
         if budget_s is not None:
-            fraction = (elapsed + eval_cost) / budget_s
+            fraction = budget_fraction(elapsed + eval_cost, first_step_s, budget_s)
         else:
             fraction = step * tokens_per_step / max_tokens
         done = fraction >= 1.0 and step > 0
@@ -423,7 +441,7 @@ def train_within_budget(model, recipe, corpus, *, budget_s=None, max_tokens=None
             eval_cost = time.perf_counter() - t_eval
             elapsed = time.perf_counter() - start
             if budget_s is not None:  # points passed while validating are skipped
-                fraction = (elapsed + eval_cost) / budget_s
+                fraction = budget_fraction(elapsed + eval_cost, first_step_s, budget_s)
             while pending and fraction >= pending[0]:
                 pending.pop(0)
             curve.append({"step": step, "tokens": step * tokens_per_step,
@@ -446,6 +464,8 @@ def train_within_budget(model, recipe, corpus, *, budget_s=None, max_tokens=None
         train_seconds += time.perf_counter() - t_step
         train_loss = float(logs["loss"])
         step += 1
+        if step == 1:
+            first_step_s = time.perf_counter() - start
         if not math.isfinite(train_loss):
             log("    training loss is not finite; stopping")
             break
@@ -459,6 +479,7 @@ def train_within_budget(model, recipe, corpus, *, budget_s=None, max_tokens=None
         "tokens": tokens,
         "elapsed_s": elapsed,
         "train_step_s": train_seconds,
+        "first_step_s": first_step_s,
         "tokens_per_s": tokens / elapsed if elapsed > 0 else math.nan,
         "train_tokens_per_s": tokens / train_seconds if train_seconds > 0 else math.nan,
         "best_step": best["step"],
@@ -477,8 +498,8 @@ def apply_overrides(recipe, overrides):
     Dotted keys reach into the nested dicts (`model`, `regularizers`, and `optimizer`: extra
     `keras.optimizers.AdamW` arguments such as `beta_2` or `use_ema`); `dtype_policy` (e.g.
     `"mixed_bfloat16"`) sets the layers' Keras dtype policy, `batches` (`"random"` windows or
-    `"carried"`: truncated BPTT, see `carried_batches`) how the training text is read. For exploring recipes from the
-    command line (`--set`) without editing `RECIPES`.
+    `"carried"`: truncated BPTT, see `carried_batches`) how the training text is read. For
+    exploring recipes from the command line (`--set`) without editing `RECIPES`.
     """
     recipe = json.loads(json.dumps(recipe))  # a deep copy
     for key, value in overrides.items():
@@ -517,11 +538,12 @@ def run_one(recipe_name, budget_min, corpus, *, max_tokens=None, seed=0, smoke=F
     log(f"  {recipe_name} @ {budget_min:g} min"
         + (f" ({max_tokens:.3g} tokens)" if max_tokens else "") + ": "
         + describe_recipe(recipe_name, recipe))
+    scorer = scoring_twin(model, recipe)  # built before the clock starts
     stats = train_within_budget(
         model, recipe, corpus, budget_s=budget_s, max_tokens=max_tokens, seed=seed,
-        val_windows=8 if smoke else VAL_SUBSET_WINDOWS, keep_best=keep_best, log=log)
+        val_windows=8 if smoke else VAL_SUBSET_WINDOWS, keep_best=keep_best, scorer=scorer,
+        log=log)
     # After the clock: the splits with the best weights (train: a subset as large as val).
-    scorer = scoring_twin(model, recipe)
     if scorer is not model:
         scorer.set_weights(model.get_weights())
     val_x, val_y = context_windows(corpus.val_ids)

@@ -8,6 +8,7 @@ on timings beyond "the run stopped".
 import json
 import math
 import os
+import time
 
 import keras
 import numpy as np
@@ -75,6 +76,44 @@ def test_lr_schedule_warms_up_then_decays_to_the_final_fraction(quality):
     assert np.all(np.diff(before) > 0)
     # Past the end the schedule stays at its final value.
     assert quality.lr_at(1.7, peak, warmup, final) == pytest.approx(final * peak)
+
+
+def test_budget_fraction_starts_counting_after_the_first_step(quality):
+    assert quality.budget_fraction(0.5, 0.0, 10.0) == pytest.approx(0.05)
+    # A first step of 4 s in a 10 s budget: 1 s later, a sixth of the 6 s left is spent.
+    assert quality.budget_fraction(5.0, 4.0, 10.0) == pytest.approx(1 / 6)
+    assert quality.budget_fraction(10.0, 4.0, 10.0) == pytest.approx(1.0)
+    assert quality.budget_fraction(11.0, 12.0, 10.0) == math.inf
+
+
+def test_a_slow_first_step_does_not_use_up_the_warmup(quality):
+    """The first step's tracing must not count against the warmup (it once took all of it)."""
+    corpus = regkeras.load_corpus("recipes", num_words=3000, seed=0)
+    recipe = quality.apply_overrides(quality.RECIPES[2.5], {
+        "model": {"embedding_dim": 8, "units": 16, "num_layers": 1},
+        "batch_size": 8, "seq_len": 20, "warmup": 0.1})
+    keras.utils.set_random_seed(0)
+    model = quality.build("regularized", recipe, corpus.vocab_size, seed=0)
+    rates, train_on_batch = [], model.train_on_batch
+
+    def slow_first_step(*args, **kwargs):
+        rates.append(float(model.optimizer.learning_rate.numpy()))
+        if len(rates) == 1:
+            time.sleep(2.0)  # tracing included, a third or more of the 8 s budget
+        return train_on_batch(*args, **kwargs)
+
+    model.train_on_batch = slow_first_step
+    stats = quality.train_within_budget(
+        model, recipe, corpus, budget_s=8.0, val_windows=2, eval_fractions=(),
+        context=8, scored=16, log=lambda *args: None)
+    peak = recipe["learning_rate"]
+    assert stats["first_step_s"] >= 2.0
+    assert stats["elapsed_s"] <= 8.0 + 1.0
+    # Steps after the slow one still warm up, from near zero, to the peak, then decay.
+    assert rates[1] < 0.2 * peak
+    top = int(np.argmax(rates))
+    assert rates[top] > 0.9 * peak and 1 < top < len(rates) - 1
+    assert rates[-1] < 0.2 * peak
 
 
 def test_context_windows_score_each_target_once_with_context(quality):
