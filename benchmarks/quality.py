@@ -349,7 +349,7 @@ def build(recipe_name, recipe, vocab_size, seed):
     return model
 
 
-def describe_recipe(recipe_name, recipe):
+def describe_recipe(recipe_name, recipe, keep_best=True):
     """One line: architecture, batches, schedule and regularizers."""
     m = recipe["model"]
     head = (f"{m['num_layers']}x{m['units']} LSTM, emb {m['embedding_dim']}, batch "
@@ -365,7 +365,8 @@ def describe_recipe(recipe_name, recipe):
     if recipe_name == "baseline":
         return head + "; no regularization"
     regs = ", ".join(f"{k} {v}" for k, v in recipe["regularizers"].items())
-    return head + f"; {regs}, weight decay {recipe['weight_decay']:g}, best-val weights"
+    weights = "best-val weights" if keep_best else "last weights"
+    return head + f"; {regs}, weight decay {recipe['weight_decay']:g}, {weights}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -537,7 +538,7 @@ def run_one(recipe_name, budget_min, corpus, *, max_tokens=None, seed=0, smoke=F
     budget_s = None if max_tokens else 60.0 * budget_min
     log(f"  {recipe_name} @ {budget_min:g} min"
         + (f" ({max_tokens:.3g} tokens)" if max_tokens else "") + ": "
-        + describe_recipe(recipe_name, recipe))
+        + describe_recipe(recipe_name, recipe, keep_best))
     scorer = scoring_twin(model, recipe)  # built before the clock starts
     stats = train_within_budget(
         model, recipe, corpus, budget_s=budget_s, max_tokens=max_tokens, seed=seed,
@@ -563,7 +564,7 @@ def run_one(recipe_name, budget_min, corpus, *, max_tokens=None, seed=0, smoke=F
         "recipe": recipe_name,
         "budget_min": budget_min,
         "max_tokens": max_tokens,
-        "description": describe_recipe(recipe_name, recipe),
+        "description": describe_recipe(recipe_name, recipe, keep_best),
         "parameters": int(scorer.count_params()),
         **losses,
         "test_bits": losses["test_loss"] / LN2,

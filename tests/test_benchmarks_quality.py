@@ -183,6 +183,13 @@ def test_recipe_batches_and_dtype_policy_are_checked_and_applied(quality):
     assert "truncated BPTT" in description and "mixed_bfloat16" in description
 
 
+def test_the_description_says_which_weights_are_scored(quality):
+    recipe = quality.RECIPES[2.5]
+    assert quality.describe_recipe("regularized", recipe).endswith("best-val weights")
+    # nanogpt.py's 90 % rows train on the validation part and score the last weights.
+    assert quality.describe_recipe("regularized", recipe, keep_best=False).endswith("last weights")
+
+
 def test_carried_loss_scores_the_whole_split_with_the_state_carried(quality):
     recipe = {"dtype_policy": "float32"}
     model = regkeras.build_language_model(12, embedding_dim=4, units=8, num_layers=1, seed=0)
