@@ -536,9 +536,9 @@ def run_one(recipe_name, budget_min, corpus, *, max_tokens=None, seed=0, smoke=F
     keras.utils.set_random_seed(seed)
     model = build(recipe_name, recipe, corpus.vocab_size, seed)
     budget_s = None if max_tokens else 60.0 * budget_min
+    description = describe_recipe(recipe_name, recipe, keep_best)
     log(f"  {recipe_name} @ {budget_min:g} min"
-        + (f" ({max_tokens:.3g} tokens)" if max_tokens else "") + ": "
-        + describe_recipe(recipe_name, recipe, keep_best))
+        + (f" ({max_tokens:.3g} tokens)" if max_tokens else "") + ": " + description)
     scorer = scoring_twin(model, recipe)  # built before the clock starts
     stats = train_within_budget(
         model, recipe, corpus, budget_s=budget_s, max_tokens=max_tokens, seed=seed,
@@ -564,7 +564,7 @@ def run_one(recipe_name, budget_min, corpus, *, max_tokens=None, seed=0, smoke=F
         "recipe": recipe_name,
         "budget_min": budget_min,
         "max_tokens": max_tokens,
-        "description": describe_recipe(recipe_name, recipe, keep_best),
+        "description": description,
         "parameters": int(scorer.count_params()),
         **losses,
         "test_bits": losses["test_loss"] / LN2,
