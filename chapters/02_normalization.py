@@ -412,8 +412,9 @@ assert not regkeras.clearly_lower(last["cell"], last["plain"]), last
 assert not regkeras.clearly_lower(last["plain"], last["cell"]), last
 assert not regkeras.clearly_lower(last["plain+clip"], last["plain"]), last
 assert max(last["cell"]) < max(last["plain"]), "the worst in-cell seed beats the worst plain one"
+# one plain seed stalls far above the rest; on the other two, plain and in-cell end close
 cell_minus_plain = np.subtract(last["cell"], last["plain"])
-assert np.all(cell_minus_plain < 0.01) and np.sum(np.abs(cell_minus_plain) < 0.05) == 2
+assert np.sum(np.abs(cell_minus_plain) < 0.05) == 2 and cell_minus_plain.min() < -0.3
 clip_minus_plain = np.subtract(last["plain+clip"], last["plain"])
 assert np.sum(np.abs(clip_minus_plain) < 5e-4) == 2 and clip_minus_plain.max() > 0.01
 # lr = 0.01: both normalizations learn faster than plain; the in-cell one fastest
@@ -439,8 +440,9 @@ assert min(last["plain lr=0.01"]) > sorted(last["plain"])[1], "not caught up wit
 # * the in-cell `LayerNormLSTM` has the lower mean, but the difference to the plain LSTM is
 #   **within seed noise** by that same rule: the plain LSTM's mean is pulled up by one seed
 #   that stalled (seed 1), while its other two seeds end within 0.05 nats of the in-cell
-#   ones. What the three seeds do show is that the worst in-cell run is better than the worst
-#   plain run; three seeds are too few to call that a guarantee;
+#   ones, one a little above and one a little below. What the three seeds do show is that
+#   the worst in-cell run is better than the worst plain run; three seeds are too few to call
+#   that a guarantee;
 # * gradient clipping at norm 1 changed nothing measurable: two of the three seeds gave the
 #   unclipped result to three decimals, the third ended worse. Under Adam, clipping only acts on
 #   the few steps whose gradient norm exceeds the threshold, and Adam rescales steps anyway.
@@ -452,11 +454,20 @@ assert min(last["plain lr=0.01"]) > sorted(last["plain"])[1], "not caught up wit
 # removed the seed-to-seed swings (its seed sd shrank by more than a factor of 3), though in
 # 4 epochs it has not caught up with its two good seeds at `lr = 0.1`.
 #
+# The numbers above come from a 2-core AMD Zen 4 CPU. The same code on a 2-core Intel Xeon
+# gave per-seed values at `lr = 0.1` that differ from these by up to 0.08 nats (the
+# output-norm model, seed 0: 1.931 there, 1.850 here; `cell` minus `plain` on seed 2: +0.000
+# there, +0.016 here), and at `lr = 0.01` the same values to within 0.001. The two CPUs only
+# round sums in a different order; at the high rate that rounding is enough to send a run
+# down another path, one more sign of how unstable that rate is. This is why the assertions
+# test what the seeds support together, not the exact value of one seed.
+#
 # So, against the notes' tuning guide ("if training is unstable: increase layer
 # normalization, reduce learning rate, check gradient clipping"): reducing the learning rate
 # is supported here (consistent results in every configuration, and the best model); adding
-# the in-cell layer norm gave results at least as good in every seed (to 0.01 nats), but not better by more
-# than the seed spread at `lr = 0.1`; clipping did nothing under Adam; and the "loss spikes"
+# the in-cell layer norm rescued the seed where the plain LSTM stalled and otherwise ended
+# within 0.05 nats of it, so not better by more than the seed spread at `lr = 0.1`;
+# clipping did nothing under Adam; and the "loss spikes"
 # themselves did not occur. And the notes' checklist
 # line "Add layer norm: before LSTM output" points at the weaker variant: normalizing the
 # output helped at the usual rate, normalizing inside the cell helped more, and at a high
@@ -525,8 +536,8 @@ for seed in SEEDS:
 # three facts in each seed):
 #
 # * **plain LSTM**: the gate pre-activations have a standard deviation of about 10–26 (many
-#   gates saturated: σ and tanh are flat beyond ±3), that scale drifts by about 16–17 % over
-#   time, and the cell state grows along the sequence. It grew most (to about 39 after 300
+#   gates saturated: σ and tanh are flat beyond ±3), that scale drifts by about 16–18 % over
+#   time, and the cell state grows along the sequence. It grew most (to about 40 after 300
 #   characters) in seed 1, the seed whose loss stalled;
 # * **`LayerNormLSTM`**: the pre-activation scale is about 4 at every step (it varies by about
 #   2 % over time) in every seed. It is not 1, the notes' "variance 1": after normalizing,
