@@ -45,9 +45,13 @@ call (`ProjectedLSTMCell.step_weights`).
 """
 
 import keras
+import numpy as np
 from keras import ops
 
-__all__ = ["lstm_sequence", "lstm_step", "lstm_step_backward", "lstm_step_with_gradient"]
+__all__ = [
+    "lstm_sequence", "lstm_step", "lstm_step_backward", "lstm_step_with_gradient",
+    "standard_gates",
+]
 
 _LOW_PRECISION = ("float16", "bfloat16")
 NORM_VECTORS = ("input_gamma", "input_beta", "recurrent_gamma", "state_gamma", "state_beta")
@@ -112,6 +116,31 @@ def keep_mix(new, old, keep):
 # --- The step, forward and backward --------------------------------------------------------
 
 
+def _gate_affine(units, dtype):
+    """`(scale, offset)` of `standard_gates`, `(4·units,)` each: 0.5 on the sigmoid gates'
+    columns (i, f, o), 1 and 0 on the candidate's (g)."""
+    half, one = np.full(units, 0.5), np.ones(units)
+    scale = np.concatenate([half, half, one, half])
+    offset = np.concatenate([half, half, 0.0 * one, half])
+    return ops.convert_to_tensor(scale, dtype), ops.convert_to_tensor(offset, dtype)
+
+
+def standard_gates(pre):
+    """`sigmoid(i), sigmoid(f), tanh(g), sigmoid(o)` from the pre-activations `pre`.
+
+    With `sigmoid(x) = 0.5·tanh(x/2) + 0.5`, one tanh over all `4·units` columns gives the four
+    gates, and XLA's CPU backend runs a step's element-wise part 1.6-1.8x faster than with
+    three sigmoids and a tanh over the four quarters (0.15-0.17 against 0.24-0.30 ms per step
+    at batch 64 and 256 units on a 2-core Zen 4; inference 1.23-1.30x, benchmarks/RESULTS.md).
+    The values agree to rounding in absolute terms (3e-7 in float32); a gate below about 3e-8
+    rounds to 0 in float32 where a sigmoid keeps a tiny positive value, which changes nothing
+    the step computes.
+    """
+    dtype = keras.backend.standardize_dtype(pre.dtype)
+    scale, offset = _gate_affine(pre.shape[-1] // 4, dtype)
+    return ops.split(ops.tanh(pre * scale) * scale + offset, 4, axis=-1)
+
+
 def _is_layer_normalized(weights):
     return "input_gamma" in weights
 
@@ -149,8 +178,11 @@ def lstm_step(
         pre = z_t + r
         if "bias" in weights:
             pre = pre + weights["bias"]
-    i, f, g, o = ops.split(pre, 4, axis=-1)
-    i, f, g, o = gate(i), gate(f), act(g), gate(o)
+    if activation is None and recurrent_activation is None:
+        i, f, g, o = standard_gates(pre)
+    else:
+        i, f, g, o = ops.split(pre, 4, axis=-1)
+        i, f, g, o = gate(i), gate(f), act(g), gate(o)
     c_new = f * c + i * g
     if norm:
         c_hat, c_inv = standardize(c_new, epsilon)

@@ -210,6 +210,27 @@ def test_padded_steps_keep_the_state_exactly():
     np.testing.assert_array_equal(np_(outputs)[2], np_(outputs)[1])
 
 
+@pytest.mark.parametrize("dtype, atol", [("float32", 3e-7), ("float64", 1e-15)])
+def test_standard_gates_are_three_sigmoids_and_a_tanh(dtype, atol):
+    # The step computes its gates with one tanh (sigmoid(x) = tanh(x/2)/2 + 1/2): the same
+    # values as the four activations, to rounding, saturated gates included.
+    if dtype == "float64" and keras.backend.backend() == "jax":
+        import jax
+
+        if not jax.config.jax_enable_x64:
+            pytest.skip("JAX computes in float32 unless jax_enable_x64 is set")
+    rng = np.random.default_rng(0)
+    pre = np.concatenate([rng.normal(scale=4.0, size=(7, 4 * U)),
+                          np.linspace(-40.0, 40.0, 4 * U)[None]]).astype(dtype)
+    gates = [np_(gate) for gate in fused.standard_gates(ops.convert_to_tensor(pre))]
+    i, f, g, o = np.split(pre.astype("float64"), 4, axis=-1)
+    expected = [1 / (1 + np.exp(-i)), 1 / (1 + np.exp(-f)), np.tanh(g), 1 / (1 + np.exp(-o))]
+    for name, got, want in zip("ifgo", gates, expected):
+        assert got.dtype == np.dtype(dtype), name
+        np.testing.assert_allclose(got, want, rtol=0, atol=atol, err_msg=name)
+        assert got.min() >= (-1.0 if name == "g" else 0.0) and got.max() <= 1.0, name
+
+
 def test_bad_keep_shape_and_bias_with_layer_norm_raise():
     values, _ = sequence_inputs({"bias": True})
     with pytest.raises(ValueError, match="`keep_c`"):

@@ -682,6 +682,7 @@ NOT_FUZZED = {
     "engine.lstm_step": "one step of lstm_sequence",
     "engine.lstm_step_backward": "the backward step of lstm_sequence",
     "engine.lstm_step_with_gradient": "a step of lstm_sequence for custom gradients",
+    "engine.standard_gates": "the gate activations of lstm_step, on its pre-activations",
     "diagnosis.Diagnosis": "a result record made by diagnose",
     "generation.MCDropoutPrediction": "a result record made by mc_dropout_predict",
     "experiments.ExperimentResult": "a result record made by run_experiment",
