@@ -380,7 +380,8 @@ def test_ctrl_c_is_one_line_and_exit_130(tmp_path):
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert proc.returncode == 130, stderr[-2000:]
+    # Head and tail: a long stderr can say what failed at either end.
+    assert proc.returncode == 130, stderr[:1500] + "\n...\n" + stderr[-1500:]
     assert "Traceback" not in stderr and stderr.strip().endswith("compare: interrupted")
 
 
