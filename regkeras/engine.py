@@ -44,6 +44,8 @@ optionally `bias`, `recurrent_mask` (`m`), and, for the layer-normalized step,
 call (`ProjectedLSTMCell.step_weights`).
 """
 
+import functools
+
 import keras
 import numpy as np
 from keras import ops
@@ -116,13 +118,19 @@ def keep_mix(new, old, keep):
 # --- The step, forward and backward --------------------------------------------------------
 
 
-def _gate_affine(units, dtype):
-    """`(scale, offset)` of `standard_gates`, `(4·units,)` each: 0.5 on the sigmoid gates'
-    columns (i, f, o), 1 and 0 on the candidate's (g)."""
-    half, one = np.full(units, 0.5), np.ones(units)
-    scale = np.concatenate([half, half, one, half])
-    offset = np.concatenate([half, half, 0.0 * one, half])
-    return ops.convert_to_tensor(scale, dtype), ops.convert_to_tensor(offset, dtype)
+@functools.lru_cache(maxsize=None)
+def _gate_affine(units):
+    """`(scale, offset)` of `standard_gates` as NumPy arrays, `(4·units,)` each: 0.5 and 0.5 on
+    the sigmoid gates' columns (i, f, o), 1 and 0 on the candidate's (g), so `offset` is
+    `1 - scale`. Cached: an eagerly run loop (PyTorch, JAX outside `jit`) calls the step once
+    per time step. Arrays, not tensors: a tensor made inside one TensorFlow graph cannot be
+    used in another."""
+    scale = np.full(4 * units, 0.5)  # float64; cast to the step's dtype where used
+    scale[2 * units:3 * units] = 1.0
+    offset = 1.0 - scale
+    scale.setflags(write=False)
+    offset.setflags(write=False)
+    return scale, offset
 
 
 def standard_gates(pre):
@@ -137,7 +145,8 @@ def standard_gates(pre):
     the step computes.
     """
     dtype = keras.backend.standardize_dtype(pre.dtype)
-    scale, offset = _gate_affine(pre.shape[-1] // 4, dtype)
+    scale, offset = (ops.convert_to_tensor(a, dtype)
+                     for a in _gate_affine(pre.shape[-1] // 4))
     return ops.split(ops.tanh(pre * scale) * scale + offset, 4, axis=-1)
 
 

@@ -26,6 +26,14 @@ def np_(x):
     return keras.ops.convert_to_numpy(x)
 
 
+def skip_float64_on_jax_without_x64():
+    if keras.backend.backend() == "jax":
+        import jax
+
+        if not jax.config.jax_enable_x64:
+            pytest.skip("JAX computes in float32 unless jax_enable_x64 is set")
+
+
 def stepwise_reference(z, h0, c0, kernel, bias, mask, keep_c, keep_h, norm):
     """The equations of `lstm_sequence`'s docstring, one step at a time, for autodiff."""
     h, c, outputs = h0, c0, []
@@ -147,11 +155,7 @@ def test_sequence_matches_autodiff_of_the_step_equations(case, save, gradients):
 def test_float64_gradients_are_float64_accurate(case, gradients):
     """A float64 layer gets float64-accurate gradients, the summed bias and norm-vector ones
     included (they were once accumulated in float32 whatever the dtype: ~1e-7 relative)."""
-    if keras.backend.backend() == "jax":
-        import jax
-
-        if not jax.config.jax_enable_x64:
-            pytest.skip("JAX computes in float32 unless jax_enable_x64 is set")
+    skip_float64_on_jax_without_x64()
     if case == "layer_norm" and keras.backend.backend() == "torch":
         pytest.xfail("Keras' torch backend computes keras.ops.matmul and keras.ops.mean of "
                      "float64 tensors in float32 (test_keras_torch_computes_float64_in_float32), "
@@ -214,11 +218,8 @@ def test_padded_steps_keep_the_state_exactly():
 def test_standard_gates_are_three_sigmoids_and_a_tanh(dtype, atol):
     # The step computes its gates with one tanh (sigmoid(x) = tanh(x/2)/2 + 1/2): the same
     # values as the four activations, to rounding, saturated gates included.
-    if dtype == "float64" and keras.backend.backend() == "jax":
-        import jax
-
-        if not jax.config.jax_enable_x64:
-            pytest.skip("JAX computes in float32 unless jax_enable_x64 is set")
+    if dtype == "float64":
+        skip_float64_on_jax_without_x64()
     rng = np.random.default_rng(0)
     pre = np.concatenate([rng.normal(scale=4.0, size=(7, 4 * U)),
                           np.linspace(-40.0, 40.0, 4 * U)[None]]).astype(dtype)
