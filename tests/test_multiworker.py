@@ -37,6 +37,7 @@ bit for bit.
 
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -132,16 +133,39 @@ START_AND_TRAIN_TIMEOUT = 480
 SURVIVOR_TIMEOUT = 150
 
 
-def free_ports(count):
-    """Ports free on 127.0.0.1 now (the OS picks them; closed again for the workers to bind)."""
-    sockets = [socket.socket(socket.AF_INET, socket.SOCK_STREAM) for _ in range(count)]
+def ephemeral_range():
+    """The kernel's range for ports that bind(0) and outgoing connections take (Linux)."""
     try:
-        for s in sockets:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
+        low, high = map(int, open("/proc/sys/net/ipv4/ip_local_port_range").read().split())
+    except OSError:
+        low, high = 32768, 60999
+    return low, high
+
+
+HANDED_OUT = set()  # ports given to workers in this session, never given twice
+
+
+def free_ports(count):
+    """Ports free on 127.0.0.1 now, for workers to bind seconds later, picked below the
+    ephemeral range. TensorFlow's gRPC server binds without SO_REUSEPORT, so a port cannot be
+    held for it, and inside the range the seconds until a worker binds are open to every
+    bind(0) on the machine (Jupyter kernels pick their ports that way) and to the local end of
+    any outgoing connection. A CI run failed so ("Could not start gRPC server"); below the
+    range only a program asking for that very port number could take it."""
+    low, _ = ephemeral_range()
+    candidates = [port for port in range(max(1024, low - 8192), low) if port not in HANDED_OUT]
+    ports = []
+    for port in random.SystemRandom().sample(candidates, len(candidates)):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        ports.append(port)
+        HANDED_OUT.add(port)
+        if len(ports) == count:
+            return ports
+    raise RuntimeError(f"fewer than {count} free ports below the ephemeral range {low}")
 
 
 def loopback_env(**extra):
