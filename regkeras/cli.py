@@ -17,6 +17,7 @@ import shutil
 import signal
 import sys
 import threading
+import traceback
 
 from regkeras import files  # standard library only: costs --help nothing
 from regkeras.validation import MAX_SEED  # standard library only too
@@ -461,6 +462,14 @@ def _on_sigint(signum, frame):
     raise KeyboardInterrupt
 
 
+def _report_interrupt(parser, args, err):
+    """The one line for Ctrl-C (`--debug` adds the traceback of where it landed); exit 130."""
+    if args.debug:
+        traceback.print_exception(err)
+    print(f"{parser.prog} {args.command}: interrupted", file=sys.stderr)
+    return 130
+
+
 def _raise_if_interrupted():
     if _interrupted.is_set():
         raise KeyboardInterrupt
@@ -669,22 +678,26 @@ def main(argv=None):
         if getattr(args, "fresh", False):
             shutil.rmtree(os.path.join(args.out, "backup"), ignore_errors=True)
         run(args)
-    except KeyboardInterrupt:
+    except Exception as err:
         if lock is not None:
             lock.release()
         if created:
             _remove_if_empty(args.out)
-        print(f"{parser.prog} {args.command}: interrupted", file=sys.stderr)
-        return 130
-    except (UserError, ValueError, TypeError, OSError) as err:
-        if lock is not None:
-            lock.release()
-        if created:
-            _remove_if_empty(args.out)
-        if args.debug:
+        if _interrupted.is_set():
+            # A KeyboardInterrupt raised inside a library's own error handling can come out as
+            # that library's error (a local test run once exited 1 with a stack in
+            # TensorFlow's dataset tracing); the recorded signal says what it was.
+            return _report_interrupt(parser, args, err)
+        if args.debug or not isinstance(err, (UserError, ValueError, TypeError, OSError)):
             raise
         print(f"{parser.prog} {args.command}: error: {_one_line(err)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as err:
+        if lock is not None:
+            lock.release()
+        if created:
+            _remove_if_empty(args.out)
+        return _report_interrupt(parser, args, err)
     finally:
         if lock is not None:
             lock.release()

@@ -357,6 +357,29 @@ def test_a_ctrl_c_that_python_would_drop_is_delivered_again():
     model.fit(x, y, epochs=1, batch_size=4, verbose=0, callbacks=[cli._interrupt_callback()])
 
 
+def test_a_ctrl_c_that_a_library_rewrapped_is_still_an_interrupt(tmp_path, monkeypatch, capsys):
+    """A KeyboardInterrupt that lands in a library's own error handling can come out as that
+    library's error; once the signal was recorded, any error means the interrupt. Without the
+    signal, the same error is a bug and keeps its traceback."""
+    def rewrapped(args):
+        cli._interrupted.set()  # what the SIGINT handler records
+        raise RuntimeError("an error TensorFlow made of the KeyboardInterrupt")
+
+    monkeypatch.setattr(cli, "compare", rewrapped)
+    out = tmp_path / "out"
+    assert cli.main(["compare", "--out", str(out)]) == 130
+    err = capsys.readouterr().err
+    assert err.strip().endswith("compare: interrupted") and "\n" not in err.strip(), err
+    assert not out.exists(), "the interrupted run left its new output folder behind"
+
+    def broken(args):
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(cli, "compare", broken)
+    with pytest.raises(RuntimeError, match="a bug"):
+        cli.main(["compare", "--out", str(out)])
+
+
 def test_ctrl_c_is_one_line_and_exit_130(tmp_path):
     out = tmp_path / "out"
     proc = subprocess.Popen([sys.executable, "-m", "regkeras", "compare", *TINY_COMPARE,
