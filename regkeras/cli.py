@@ -678,12 +678,12 @@ def main(argv=None):
         if getattr(args, "fresh", False):
             shutil.rmtree(os.path.join(args.out, "backup"), ignore_errors=True)
         run(args)
-    except Exception as err:
+    except (Exception, KeyboardInterrupt) as err:
         if lock is not None:
             lock.release()
         if created:
             _remove_if_empty(args.out)
-        if _interrupted.is_set():
+        if isinstance(err, KeyboardInterrupt) or _interrupted.is_set():
             # A KeyboardInterrupt raised inside a library's own error handling can come out as
             # that library's error (a local test run once exited 1 with a stack in
             # TensorFlow's dataset tracing); the recorded signal says what it was.
@@ -692,12 +692,6 @@ def main(argv=None):
             raise
         print(f"{parser.prog} {args.command}: error: {_one_line(err)}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt as err:
-        if lock is not None:
-            lock.release()
-        if created:
-            _remove_if_empty(args.out)
-        return _report_interrupt(parser, args, err)
     finally:
         if lock is not None:
             lock.release()

@@ -133,13 +133,13 @@ START_AND_TRAIN_TIMEOUT = 480
 SURVIVOR_TIMEOUT = 150
 
 
-def ephemeral_range():
-    """The kernel's range for ports that bind(0) and outgoing connections take (Linux)."""
+def ephemeral_low():
+    """The lowest port of the kernel's range for bind(0) and outgoing connections (Linux)."""
     try:
-        low, high = map(int, open("/proc/sys/net/ipv4/ip_local_port_range").read().split())
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as ports:
+            return int(ports.read().split()[0])
     except OSError:
-        low, high = 32768, 60999
-    return low, high
+        return 32768
 
 
 HANDED_OUT = set()  # ports given to workers in this session, never given twice
@@ -152,7 +152,7 @@ def free_ports(count):
     bind(0) on the machine (Jupyter kernels pick their ports that way) and to the local end of
     any outgoing connection. A CI run failed so ("Could not start gRPC server"); below the
     range only a program asking for that very port number could take it."""
-    low, _ = ephemeral_range()
+    low = ephemeral_low()
     candidates = [port for port in range(max(1024, low - 8192), low) if port not in HANDED_OUT]
     ports = []
     for port in random.SystemRandom().sample(candidates, len(candidates)):
