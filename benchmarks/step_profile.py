@@ -10,7 +10,8 @@ interleaved repetitions, medians reported:
    - element-wise only (`h` tiled in place of the product `h·U`): one tanh, the LSTM
      element-wise part with four separate activations, and with `engine.standard_gates`;
    - the whole step, `engine.lstm_step`, with the one-tanh gates (its default) and with
-     sigmoid and tanh passed explicitly (the four-call path), and the product `h·U` alone.
+     sigmoid and tanh passed explicitly (the four-call path), and the product `h·U` alone,
+     also with the kernel stored transposed and in bfloat16.
 2. **The input products** `x·W` outside the loop, for the layer's two input widths
    (`--embedding-dim` and `--units`): TensorFlow graph (oneDNN), XLA, and PyTorch.
 3. **PyTorch's loop**, measured, not inferred: `torch.nn.LSTM` over the same batch with input
@@ -62,6 +63,14 @@ def loop_bodies(units, kernel):
     """name -> (description, step(z_t, h, c) -> (h, c)). The element-wise bodies stand `h`
     tiled four times in for `h·U`, so that the loop still depends on `h` step to step."""
     weights = {"kernel": kernel}
+    # Two other ways to run the same product, kept because each is the obvious next idea:
+    # the kernel stored transposed (another GEMM layout), and bfloat16 operands (twice the
+    # multiply rate on AVX512_BF16 hardware, if the compiler used it).
+    kernel_transposed = ops.transpose(kernel)
+    kernel_bf16 = ops.cast(kernel, "bfloat16")
+
+    def product_bf16(h):
+        return ops.cast(ops.matmul(ops.cast(h, "bfloat16"), kernel_bf16), "float32")
 
     def tiled(h):
         return ops.tile(h, [1, 4])
@@ -77,6 +86,11 @@ def loop_bodies(units, kernel):
                                  lambda z, h, c: elementwise_lstm(z + tiled(h), c, "one_tanh")),
         "product": ("the product h·U alone (a tanh of a quarter keeps h bounded)",
                     lambda z, h, c: (ops.tanh(ops.matmul(h, kernel)[:, :units]), c)),
+        "product_transposed": ("the same with U stored transposed (h·(Uᵀ)ᵀ)",
+                               lambda z, h, c: (ops.tanh(tf.linalg.matmul(
+                                   h, kernel_transposed, transpose_b=True)[:, :units]), c)),
+        "product_bf16": ("the same in bfloat16 (h and U cast, the result cast back)",
+                         lambda z, h, c: (ops.tanh(product_bf16(h)[:, :units]), c)),
         "step_four": ("whole step, engine.lstm_step with sigmoid and tanh passed",
                       lambda z, h, c: engine.lstm_step(z, h, c, weights, activation=ops.tanh,
                                                        recurrent_activation=ops.sigmoid)),
@@ -163,9 +177,9 @@ def profile_loop(args, rng):
     print_rows({name: description for name, (description, _) in bodies.items()}, seconds,
                steps, "ms")
     flops = 2 * batch * units * 4 * units
-    product_ms = median_ms(seconds["product"]) / steps
-    print(f"  the product h·U runs at {flops / product_ms / 1e6:.0f} GFLOP/s "
-          f"({flops / 1e6:.1f} MFLOP per step)")
+    rates = ", ".join(f"{name} {flops / (median_ms(seconds[name]) / steps) / 1e6:.0f}"
+                      for name in ("product", "product_transposed", "product_bf16"))
+    print(f"  the product h·U runs at (GFLOP/s) {rates} ({flops / 1e6:.1f} MFLOP per step)")
     print("  four activations against one tanh, largest |h| difference over the loop: "
           + ", ".join(f"{k} {v:.1e}" for k, v in differences.items()))
     return seconds, differences

@@ -7,6 +7,8 @@ activations compute, and bad sizes are refused.
 
 import re
 
+import numpy as np
+
 import pytest
 
 TINY = ["--batch", "2", "--units", "4", "--embedding-dim", "3", "--steps", "3",
@@ -25,7 +27,7 @@ def test_every_piece_is_timed_and_reported(step_profile, capsys, torch):
         pytest.importorskip("torch")
     result = step_profile.main(TINY + ([] if torch else ["--no-torch"]))
     out = capsys.readouterr().out
-    names = [*step_profile.loop_bodies(4, None), "tf_graph_3", "tf_xla_3", "tf_graph_4",
+    names = [*step_profile.loop_bodies(4, np.zeros((4, 16), "float32")), "tf_graph_3", "tf_xla_3", "tf_graph_4",
              "tf_xla_4", "regkeras_layer", "regkeras_width_1"]
     torch_names = ["torch_3", "torch_4", "torch_layer", "torch_width_1"]
     for name in names + (torch_names if torch else []):
@@ -33,7 +35,8 @@ def test_every_piece_is_timed_and_reported(step_profile, capsys, torch):
         assert row is not None and float(row[1]) > 0, f"no row for {name}:\n{out}"
     for name in ([] if torch else torch_names):
         assert not re.search(ROW.format(name), out, re.M), name
-    assert "Machine: " in out and re.search(r"runs at \d+ GFLOP/s", out)
+    assert "Machine: " in out and re.search(
+        r"runs at \(GFLOP/s\) product \d+, product_transposed \d+, product_bf16 \d+", out)
     assert re.search(r"regkeras's loop, per step: \d+\.\d+ ms", out)
     assert bool(re.search(r"PyTorch's loop, per step: \d+\.\d+ ms", out)) == torch
     # The one tanh and the four activations agree to float32 rounding (a wrong scale or
