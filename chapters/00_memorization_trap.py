@@ -416,7 +416,8 @@ assert np.mean(se_split) > 4 * np.mean(se_fresh), "the small split is a noisy ju
 # has not, and its validation loss ends well above its own minimum (by 0.24 ± 0.06 nats in the
 # committed run); the rise is some twenty times the standard error of the fresh validation
 # text (about 0.01), so it is not noise. On the 713-character split the standard error is
-# about 0.1 nats, as large as the effect itself: that is why we did not judge by it.
+# about 0.1 nats, some 40 % of the effect: too coarse a judge for it, which is why we did not
+# judge by it.
 #
 # ### How low can a training loss go? The notes' "Epoch 999: loss=0.0001"
 #

@@ -442,8 +442,9 @@ assert max(NAMES, key=lambda n: stat(n, "best_val_loss").mean) == "L2 0.001"
 # undecayed model's, and their last epochs stayed close to their best. And **moderate weights
 # do generalize**: L2(1e-4) reached the same best validation loss as the early-stopped
 # undecayed model with ‖w‖ of 40.9 instead of 65.0. But "smaller is better" fails at the end
-# of the scale: L2(1e-3) has by far the smallest weights and the worst validation loss: it
-# cannot fit the patterns either. Weight size is a dial between memorizing and underfitting,
+# of the scale: L2(1e-3) has by far the smallest weights and the worst validation loss at the
+# best epoch: it cannot fit the patterns either. (At the last epoch it is level with no decay,
+# whose late memorization costs as much.) Weight size is a dial between memorizing and underfitting,
 # not a measure of generalization.
 #
 # The notes' **Occam's razor** ("it rains because of clouds" beats "1000 complex reasons")
@@ -529,7 +530,7 @@ assert not lower(values("AdamW 1", best), values("AdamW 0.001", best))
 #   clearly better than no decay kept at its best epoch; L2(1e-5) and AdamW(1e-3) change
 #   nothing measurable; L2(1e-3) underfits.
 # * Memorizing came with growing weights, and decay capped both; but the smallest weights
-#   (L2(1e-3)) generalized worst. Smaller weights are guaranteed; better generalization has
+#   (L2(1e-3)) generalized worst at the best epoch. Smaller weights are guaranteed; better generalization has
 #   to be measured, at the same scoring point for every configuration.
 
 # %% [markdown]

@@ -269,9 +269,26 @@ def stat(trained, key):
     return regkeras.seed_stats([scores[trained, s][key] for s in SEEDS])
 
 
+# Two yardsticks for the first prediction of a window, which sees one character: a guess from
+# the character frequencies alone, and the best guess from the previous character alone (the
+# unigram and bigram entropies of the training text).
+train_ids = np.asarray(corpus.train_ids)
+pair_counts = np.zeros((corpus.vocab_size, corpus.vocab_size))
+np.add.at(pair_counts, (train_ids[:-1], train_ids[1:]), 1)
+pair_p = pair_counts / pair_counts.sum()
+char_p = pair_p.sum(axis=0)
+unigram_entropy = -np.sum(char_p[char_p > 0] * np.log(char_p[char_p > 0]))
+given_previous = np.divide(pair_p, pair_p.sum(1, keepdims=True), out=np.zeros_like(pair_p),
+                           where=pair_p > 0)
+seen = pair_p > 0
+bigram_entropy = -np.sum(pair_p[seen] * np.log(given_previous[seen]))
+print(f"a guess from the character frequencies: {unigram_entropy:.2f} nats; from the previous "
+      f"character: {bigram_entropy:.2f}")
+first_char = {trained: regkeras.seed_stats([scores[trained, s]["by_position"][0] for s in SEEDS])
+              for trained in ("windows", "bptt")}
 for trained in ("windows", "bptt"):
     late = regkeras.seed_stats([scores[trained, s]["by_position"][16:].mean() for s in SEEDS])
-    first = regkeras.seed_stats([scores[trained, s]["by_position"][0] for s in SEEDS])
+    first = first_char[trained]
     print(f"trained on {trained:7s}: carried state {stat(trained, 'carried')}, independent "
           f"windows {stat(trained, 'windows')} (standard error {stat(trained, 'se').mean:.3f}); "
           f"zero state, 1st character {first}, characters 17-64 {late}")
@@ -304,13 +321,21 @@ for trained in ("windows", "bptt"):
     assert windowed.mean - carried.mean > 4 * stat(trained, "se").mean, "well above the noise"
     assert min(scores[trained, s]["by_position"][0] for s in SEEDS) > 2 * max(late), "cold start"
     assert abs(np.mean(late) - carried.mean) < 0.05, "beyond ~16 characters, context adds little"
+# The window-trained model's first prediction lies between the two yardsticks; the BPTT-trained
+# model, which seldom starts from zero in training, pays more for it and for whole windows.
+assert bigram_entropy < first_char["windows"].mean < unigram_entropy
+assert regkeras.clearly_lower(first_char["windows"], first_char["bptt"]), "a larger cold start"
+assert regkeras.clearly_lower(stat("windows", "windows"), stat("bptt", "windows")), (
+    "the BPTT-trained model scores worse on independent windows")
 
 # %% [markdown]
 # What carrying the state buys here (numbers above):
 #
-# * **The cold start, and only that.** From a zero state the first character of a window costs
-#   about as much as a guess from the character frequencies, the second and third a little
-#   less; after one or two words of context the loss is flat. Independent 32-character windows
+# * **The cold start, and only that.** From a zero state the first prediction of a window, made
+#   from one character, costs the window-trained model 2.15 nats: between a guess from the
+#   character frequencies (2.79) and the best guess from the previous character alone (1.88);
+#   the second and third cost a little less; after one or two words of context the loss is
+#   flat. Independent 32-character windows
 #   pay that cold start in every window; the carried state pays it once per stream, so the
 #   same weights score clearly lower read with their state carried, for both models, by many
 #   standard errors of the validation loss.
@@ -326,7 +351,8 @@ for trained in ("windows", "bptt"):
 #   window-trained model's state never saw more than 32 steps in training and still works
 #   over 500, because nothing in this text needs more. The BPTT-trained model pays a larger
 #   cold start (it rarely starts from zero in training: 2.77 against 2.15 nats for the first
-#   character), so it scores worse on independent windows. BPTT's other gain is efficiency: every
+#   character, about a guess from the frequencies), so it scores clearly worse on independent
+#   windows (0.769 against 0.690). BPTT's other gain is efficiency: every
 #   character of the training text is predicted
 #   once with context, without overlapping windows.
 
@@ -447,8 +473,8 @@ assert final_val[None].mean > math.log(V) > final_val[CLIP].mean + 1.0, "worse t
 # %% [markdown]
 # Without clipping every seed blows up within the first few steps: one step lands where the
 # gradient is long, the next step is 20 times that length, and the loss jumps above that of a
-# uniform guess (`ln 26 ≈ 3.26` nats) and stays there, with gradient norms in the hundreds
-# or thousands.
+# uniform guess (`ln 26 ≈ 3.26` nats) and stays there, with gradient norms in the tens to
+# thousands (the run is chaotic: on another machine of the same kind the peaks differ).
 # `diagnose` reads only the per-epoch losses and calls every one of them "unstable" (the
 # training loss jumped 10% or more above its best so far), with the tuning guide's advice: reduce
 # the
@@ -674,9 +700,10 @@ for mode in ("per_sequence", "per_step"):
 #   unregularized ones; with three seeds and a small task, we do not make a claim of it.) So
 #   at CPU scale we cannot show a fresh mask on `h[t-1]` erasing memory; the erasure appears
 #   when the mask reaches the state that carries the memory, as it does in a plain RNN (where
-#   `h` is the memory) and in early LSTM dropout variants that masked `c`. (A model trained
-#   without dropout does suffer from masks on `h[t-1]` at test, once per sequence more than
-#   fresh, at every distance alike: that is the cost of an unrehearsed injury, not memory loss.)
+#   `h` is the memory) and in early LSTM dropout variants that masked `c`. (Masks on `h[t-1]`
+#   at test do cost a model trained without dropout some accuracy, at near and far keys about
+#   alike — per-sequence masks more than fresh ones on these seeds, by about the seed spread, so
+#   no claim of it: that is the cost of an unrehearsed injury, not memory loss.)
 #   Semeniuta et al.
 #   (2016) made the same observation and drop only the LSTM's new candidate values `g`.
 # * **What the course does.** Zaremba's placement (`dropout=`, off the recurrence) and the
@@ -840,7 +867,7 @@ assert regkeras.clearly_lower(ok[1.5, None], ok[1.5, 3]), "top-k cuts the implau
 #   score clearly lower read that way. On this first-order text it buys nothing beyond that;
 #   on real text it also carries context across the window.
 # * SGD at learning rate 20 blows up on every seed without clipping, gradient norms in the
-#   hundreds or thousands, and `diagnose` says "unstable"; `clipnorm=0.25` (a few lines from
+#   tens to thousands, and `diagnose` says "unstable"; `clipnorm=0.25` (a few lines from
 #   scratch, equal
 #   to Keras') lets the same run train.
 # * A fresh dropout mask at every step erases memory when it reaches the state that holds it
