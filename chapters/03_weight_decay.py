@@ -444,8 +444,8 @@ assert max(NAMES, key=lambda n: stat(n, "best_val_loss").mean) == "L2 0.001"
 # undecayed model with ‖w‖ of 40.9 instead of 65.0. But "smaller is better" fails at the end
 # of the scale: L2(1e-3) has by far the smallest weights and the worst validation loss at the
 # best epoch: it cannot fit the patterns either. (At the last epoch it is level with no decay,
-# whose late memorization costs as much.) Weight size is a dial between memorizing and underfitting,
-# not a measure of generalization.
+# whose late memorization costs as much.) Weight size is a dial between memorizing and
+# underfitting, not a measure of generalization.
 #
 # The notes' **Occam's razor** ("it rains because of clouds" beats "1000 complex reasons")
 # fits only loosely. Weight decay measures complexity as ‖w‖², not as a number of reasons:

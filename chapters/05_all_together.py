@@ -292,10 +292,11 @@ assert diagnoses["baseline"].verdict == "overfitting", diagnoses["baseline"]
 # is what triggered the stop — so `diagnose` calls it "overfitting" too. The difference is that
 # the model we keep holds the best epoch's weights. Dropout alone has the latest best epoch of
 # all and barely rises after it (0.009 ± 0.003 nats against the baseline's 0.062 ± 0.022, the
-# table above), far above the floor. On this seed `diagnose` calls that *underfitting*: its trend
-# over the last epochs is still falling, which a judgement from one history can read either way.
-# Its advice for underfitting — more capacity, a larger learning rate, less regularization —
-# is what to try next for this model, not more dropout.
+# table above), far above the floor. On this seed `diagnose` calls that *underfitting* (by
+# its trend, the validation loss was still falling at the end). Of its advice for
+# underfitting, the table argues against "weaken regularization": without dropout the best
+# validation loss is 0.720, with it 0.696. A larger model, a tuned learning rate or a longer
+# run are what remain to try.
 
 # %%
 assert max(NAMES, key=lambda name: means[name]["best_epoch"]) == "dropout", "dropout: latest best"
@@ -316,8 +317,8 @@ assert diagnoses["dropout"].verdict == "underfitting", diagnoses["dropout"]
 # The notes' **Insight 1** ("regularization is not cheating: medium training accuracy, medium
 # test accuracy is useful") is visible in the table: the rows with dropout (dropout, all) have
 # *higher* training loss and *lower* validation loss at the last epoch than the baseline. (Layer
-# norm alone does the opposite: it memorizes faster.) **Insight 2** ("validation loss is your actual performance")
-# needs care: validation is the score we *choose* with, so after choosing it is optimistic — the
+# norm alone does the opposite: it memorizes faster.) **Insight 2** ("validation loss is your
+# actual performance") needs care: validation is the score we *choose* with, so after choosing it is optimistic — the
 # test set, touched once at the end, is the honest estimate.
 #
 # ## Generated text, side by side
@@ -384,8 +385,11 @@ assert not regkeras.clearly_lower(score_stats["baseline", "allowed transitions"]
 assert regkeras.clearly_lower(score_stats["all", "copied 4-grams"].values,
                               score_stats["baseline", "copied 4-grams"].values), "baseline copies"
 assert score_stats["baseline", "copied 4-grams"].mean > 2 * chain_copies
-# Kept at its best epoch the baseline copies less on average, but still more than chance text:
-assert score_stats["early_stopping", "copied 4-grams"].mean > chain_copies
+# Kept at its best epoch the baseline copies less on average, within the seed spread, and
+# still more than chance text on every seed:
+assert not regkeras.clearly_lower(score_stats["early_stopping", "copied 4-grams"].values,
+                                  score_stats["baseline", "copied 4-grams"].values)
+assert min(score_stats["early_stopping", "copied 4-grams"].values) > chain_copies
 
 # %% [markdown]
 # The notes' "garbage" claim does not survive. The memorizing baseline spells real words
@@ -450,8 +454,8 @@ assert all(np.sign(d) == np.sign(true_test - true_val) for d in differences.valu
 # the difference: they are worst where the text is least predictable). The test-minus-validation
 # difference is a property of the two samples, not of our model or our choice. The selection
 # effect (validation is what we chose on) is there too; this chapter does not measure it, and
-# it cannot be told apart from the samples' difference in these numbers. With real data you cannot compute the
-# true model's loss; the standard errors from `heldout_loss` tell you how large such
+# it cannot be told apart from the samples' difference in these numbers. With real data you
+# cannot compute the true model's loss; the standard errors from `heldout_loss` tell you how large such
 # differences can be by chance, and a large test set keeps them small.
 #
 # ## Summary

@@ -482,8 +482,7 @@ assert final_val[None].mean > math.log(V) > final_val[CLIP].mean + 1.0, "worse t
 # step can move a weight matrix further than `20 × 0.25 = 5` in norm, so the rare long
 # gradient turns into an ordinary step, and the run reaches a loss well below the guess
 # (`diagnose` never calls them unstable; it reads the clipped runs' short, noisy curves, one
-# validation loss on 4,096 characters every 15 steps, as healthy, underfitting or just past
-# their best). What
+# validation loss on 4,096 characters every 15 steps, as healthy or underfitting). What
 # clipping does not do is make a high learning rate a good idea: it trades explosions for
 # steps of a fixed size in the direction of the gradient. (Adam, the optimizer of the other
 # chapters, divides by the gradient's running size and is far harder to blow up; the course
@@ -701,9 +700,10 @@ for mode in ("per_sequence", "per_step"):
 #   at CPU scale we cannot show a fresh mask on `h[t-1]` erasing memory; the erasure appears
 #   when the mask reaches the state that carries the memory, as it does in a plain RNN (where
 #   `h` is the memory) and in early LSTM dropout variants that masked `c`. (Masks on `h[t-1]`
-#   at test do cost a model trained without dropout some accuracy, at near and far keys about
-#   alike — per-sequence masks more than fresh ones on these seeds, by about the seed spread, so
-#   no claim of it: that is the cost of an unrehearsed injury, not memory loss.)
+#   at test do cost a model trained without dropout accuracy: per-sequence masks more than
+#   fresh ones, clearly for far keys (0.70 against 0.94), at the limit of the seed spread for
+#   near ones (0.78 against 0.94), and the fresh masks at near and far keys alike. That is the
+#   cost of an unrehearsed injury, not memory loss.)
 #   Semeniuta et al.
 #   (2016) made the same observation and drop only the LSTM's new candidate values `g`.
 # * **What the course does.** Zaremba's placement (`dropout=`, off the recurrence) and the
