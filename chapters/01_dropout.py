@@ -539,7 +539,7 @@ assert regkeras.clearly_lower(mean_rise[0.5, True].values, mean_rise[0.0, True].
     "the dropout-trained model should shrug off rescaled knockouts")
 assert regkeras.clearly_lower(mean_rise[0.5, True].values, mean_rise[0.3, True].values)
 assert regkeras.clearly_lower(mean_rise[0.3, True].values, mean_rise[0.0, True].values)
-assert mean_rise[0.5, True].mean < 0.5 * mean_rise[0.0, True].mean
+assert mean_rise[0.5, True].mean < 0.35 * mean_rise[0.0, True].mean, "about a quarter"
 assert abs(mean_rise[0.5, False].mean - mean_rise[0.0, False].mean) < (
     mean_rise[0.5, False].sd + mean_rise[0.0, False].sd + 0.02), "plain zeroing: no clear winner"
 
