@@ -302,8 +302,8 @@ assert replayed["example 1"] == dict(best=100, stop=105, kept=100)
 # early stopping = stop before the injury") gets the shape right: more training helps until it
 # hurts. It gets the mechanism wrong in two ways. Early stopping cannot stop *before* the
 # decline: it only knows the peak has passed after `patience` epochs of getting worse, so it
-# always trains past the best epoch (by exactly `PATIENCE` epochs in every run below). And the
-# damage is not permanent: the best weights were saved, so training goes back to the fittest
+# always trains past the best epoch (by exactly `PATIENCE` epochs: that is how the rule
+# works). And the damage is not permanent: the best weights were saved, so training goes back to the fittest
 # day, which no athlete can. What stopping saves is compute; what restoring saves is the model.
 
 # %% [markdown]
@@ -379,10 +379,10 @@ plt.show()
 #
 # * **The best epoch is stable**: epoch 8.3 ± 0.6 (8, 9, 8), and patience 5 found the true
 #   minimum of the whole 20-epoch budget in every seed: no lower validation loss came after
-#   the stop, which always came exactly 5 epochs after the best.
+#   the stop, which by the rule's construction comes exactly 5 epochs after the best.
 # * **Keeping the best weights is worth far more than any noise.** The kept model's
 #   validation loss (2.507 ± 0.012 nats/char) is 0.670 nats/char below the model after 20
-#   epochs (3.178 ± 0.070): many times the seed spread, and about 25 times the standard error
+#   epochs (3.178 ± 0.070): many times the seed spread, and about 26 times the standard error
 #   of one validation loss on 12,000 characters (0.026, measured over non-overlapping windows
 #   by `regkeras.heldout_loss`). Stopping alone, without restoring, keeps `PATIENCE` epochs of
 #   overfitting (2.670 ± 0.016 at the stop).
